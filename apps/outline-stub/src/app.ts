@@ -1,0 +1,93 @@
+import { randomUUID } from "node:crypto";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { Hono } from "hono";
+import type { DocumentStore } from "./documents.js";
+import { createMcpServer } from "./tools.js";
+
+export interface StubOptions {
+  apiKey: string;
+  allowedKeys: readonly string[];
+  documents: DocumentStore;
+}
+
+export interface Stub {
+  app: Hono;
+  /** Live MCP sessions, by id. */
+  sessions: ReadonlyMap<string, WebStandardStreamableHTTPServerTransport>;
+  /** End every session, as a restart of the real server would. */
+  closeAll(): Promise<void>;
+}
+
+const rpcError = (code: number, message: string) => ({ jsonrpc: "2.0", error: { code, message }, id: null });
+
+/**
+ * A stateful Streamable HTTP MCP server with the session rules of the Outline MCP server
+ * (a FastMCP / SDK stateful server): `initialize` without a session id opens a session,
+ * anything else without one is 400, an unknown or ended id is 404, DELETE ends a session.
+ */
+export function createStub(options: StubOptions): Stub {
+  const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>();
+  const instanceId = randomUUID();
+  const app = new Hono();
+
+  app.get("/health", (c) => c.json({ ok: true, sessions: sessions.size, instance: instanceId }));
+
+  app.post("/api/auth.info", (c) => {
+    const key = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();
+    if (!key || !options.allowedKeys.includes(key)) {
+      return c.json({ ok: false, error: "authentication_required", status: 401 }, 401);
+    }
+    return c.json({
+      ok: true,
+      status: 200,
+      data: { user: { id: key.slice(-6), name: "Stub User" }, team: { name: "Stub" } },
+    });
+  });
+
+  app.all("/mcp", async (c) => {
+    const sessionId = c.req.header("mcp-session-id");
+    if (sessionId) {
+      const transport = sessions.get(sessionId);
+      if (!transport) return c.json(rpcError(-32001, "Session not found"), 404);
+      return transport.handleRequest(c.req.raw);
+    }
+    if (c.req.method !== "POST") {
+      return c.json(rpcError(-32000, "Bad Request: No valid session ID provided"), 400);
+    }
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return c.json({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error" }, id: null }, 400);
+    }
+    if (!isInitializeRequest(body)) {
+      return c.json(rpcError(-32000, "Bad Request: No valid session ID provided"), 400);
+    }
+    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        sessions.set(id, transport);
+      },
+      onsessionclosed: (id) => {
+        sessions.delete(id);
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    const server = createMcpServer({ documents: options.documents, apiKey: options.apiKey, instanceId });
+    await server.connect(transport);
+    return transport.handleRequest(c.req.raw, { parsedBody: body });
+  });
+
+  return {
+    app,
+    sessions,
+    async closeAll() {
+      const open = [...sessions.values()];
+      sessions.clear();
+      await Promise.allSettled(open.map((transport) => transport.close()));
+    },
+  };
+}

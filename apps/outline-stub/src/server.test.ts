@@ -1,0 +1,126 @@
+import { connectClient, INITIALIZE, MCP_POST_HEADERS, parseRpcBody, resultText } from "@mcp-broker/test-support";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { type RunningStub, startStub } from "./server.js";
+import { fingerprint } from "./tools.js";
+
+const KEY = "ol_api_stub_test_key_0001";
+
+describe("outline-stub through the real MCP SDK client", () => {
+  let stub: RunningStub;
+  let client: Client;
+
+  beforeAll(async () => {
+    stub = await startStub({ apiKey: KEY });
+    client = await connectClient(stub.url);
+  });
+  afterAll(async () => {
+    await client.close();
+    await stub.close();
+  });
+
+  it("initializes and lists the Outline tools", async () => {
+    expect(client.getServerVersion()?.name).toBe("outline-stub");
+    const { tools } = await client.listTools();
+    expect(tools.map((tool) => tool.name).sort()).toEqual([
+      "create_document",
+      "read_document",
+      "search_documents",
+      "slow_task",
+      "whoami",
+    ]);
+  });
+
+  it("creates, searches and reads documents", async () => {
+    const created = JSON.parse(
+      resultText(
+        await client.callTool({ name: "create_document", arguments: { title: "Runbook", text: "restart it" } }),
+      ),
+    );
+    const found = JSON.parse(
+      resultText(await client.callTool({ name: "search_documents", arguments: { query: "runbook" } })),
+    );
+    expect(found).toEqual([{ id: created.id, title: "Runbook" }]);
+    const read = JSON.parse(
+      resultText(await client.callTool({ name: "read_document", arguments: { id: created.id } })),
+    );
+    expect(read.text).toBe("restart it");
+    const missing = await client.callTool({ name: "read_document", arguments: { id: "nope" } });
+    expect(missing.isError).toBe(true);
+  });
+
+  it("whoami returns a fingerprint of the key, never the key", async () => {
+    const text = resultText(await client.callTool({ name: "whoami", arguments: {} }));
+    expect(text).not.toContain(KEY);
+    expect(JSON.parse(text)).toMatchObject({ key: fingerprint(KEY), requestKey: null });
+  });
+
+  it("slow_task sends a progress notification each second, before its result", async () => {
+    const events: string[] = [];
+    const result = client
+      .callTool({ name: "slow_task", arguments: { seconds: 2 } }, undefined, {
+        onprogress: (progress) => events.push(`progress ${progress.progress}/${progress.total}`),
+      })
+      .then((value) => {
+        events.push("result");
+        return value;
+      });
+    expect(resultText(await result)).toContain("after 2s");
+    expect(events).toEqual(["progress 1/2", "progress 2/2", "result"]);
+  });
+});
+
+describe("outline-stub session rules over raw HTTP", () => {
+  let stub: RunningStub;
+  beforeAll(async () => {
+    stub = await startStub({ apiKey: KEY, allowedKeys: [KEY] });
+  });
+  afterAll(async () => {
+    await stub.close();
+  });
+
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(stub.url, { method: "POST", headers: { ...MCP_POST_HEADERS, ...headers }, body: JSON.stringify(body) });
+  const toolsList = { jsonrpc: "2.0", id: 1, method: "tools/list" };
+
+  it("answers a non-initialize request without a session id with 400", async () => {
+    const response = await post(toolsList);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { code: -32000 } });
+  });
+
+  it("answers GET without a session id with 400 and an unknown id with 404", async () => {
+    expect((await fetch(stub.url, { headers: { accept: "text/event-stream" } })).status).toBe(400);
+    const unknown = await post(toolsList, { "mcp-session-id": "no-such-session" });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: -32001, message: "Session not found" } });
+  });
+
+  it("opens a session on initialize, serves it, and ends it on DELETE", async () => {
+    const init = await post(INITIALIZE);
+    expect(init.status).toBe(200);
+    const sessionId = init.headers.get("mcp-session-id");
+    expect(sessionId).toBeTruthy();
+    await init.text();
+    const headers = { "mcp-session-id": sessionId as string, "mcp-protocol-version": "2025-06-18" };
+    const listed = await post(toolsList, headers);
+    expect(listed.status).toBe(200);
+    expect(parseRpcBody(listed.headers.get("content-type"), await listed.text())).toMatchObject({ id: 1 });
+
+    const deleted = await fetch(stub.url, { method: "DELETE", headers });
+    expect(deleted.status).toBe(200);
+    expect(stub.sessions.has(sessionId as string)).toBe(false);
+    expect((await post(toolsList, headers)).status).toBe(404);
+  });
+
+  it("answers the fake Outline auth.info for allowed keys only", async () => {
+    const info = (key: string) =>
+      fetch(stub.url.replace("/mcp", "/api/auth.info"), {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}` },
+      });
+    expect((await info(KEY)).status).toBe(200);
+    const rejected = await info("ol_api_unknown");
+    expect(rejected.status).toBe(401);
+    expect(await rejected.json()).toMatchObject({ ok: false, error: "authentication_required" });
+  });
+});

@@ -1,0 +1,93 @@
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "zod";
+import type { DocumentStore } from "./documents.js";
+
+export interface ToolContext {
+  documents: DocumentStore;
+  /** The key the process was started with (`OUTLINE_API_KEY`). */
+  apiKey: string;
+  /** Random per process, so callers can tell one server instance from another. */
+  instanceId: string;
+}
+
+/** A short, one-way fingerprint: enough to tell two keys apart, useless for recovering one. */
+export function fingerprint(key: string): string {
+  return createHash("sha256").update(key).digest("hex").slice(0, 12);
+}
+
+const text = (value: unknown) => ({
+  content: [{ type: "text" as const, text: typeof value === "string" ? value : JSON.stringify(value) }],
+});
+
+export function createMcpServer(context: ToolContext): McpServer {
+  const server = new McpServer({ name: "outline-stub", version: "0.1.0" }, { capabilities: { logging: {} } });
+
+  server.registerTool(
+    "search_documents",
+    {
+      description: "Search documents by a word or phrase in their title or text.",
+      inputSchema: { query: z.string().min(1), limit: z.number().int().min(1).max(100).optional() },
+    },
+    ({ query, limit }) => text(context.documents.search(query, limit).map(({ id, title }) => ({ id, title }))),
+  );
+
+  server.registerTool(
+    "read_document",
+    { description: "Read one document by id.", inputSchema: { id: z.string().min(1) } },
+    ({ id }) => {
+      const document = context.documents.read(id);
+      if (!document) return { ...text(`document ${id} not found`), isError: true };
+      return text(document);
+    },
+  );
+
+  server.registerTool(
+    "create_document",
+    {
+      description: "Create a document and return it.",
+      inputSchema: { title: z.string().min(1), text: z.string() },
+    },
+    ({ title, text: body }) => text(context.documents.create(title, body)),
+  );
+
+  server.registerTool(
+    "whoami",
+    { description: "Fingerprints of the key this server runs for and of the key on this request." },
+    (extra) => {
+      // The Outline MCP server reads x-outline-api-key per request, ahead of its env key.
+      const header = extra.requestInfo?.headers["x-outline-api-key"];
+      const requestKey = Array.isArray(header) ? header[0] : header;
+      return text({
+        key: fingerprint(context.apiKey),
+        requestKey: requestKey ? fingerprint(requestKey) : null,
+        instance: context.instanceId,
+        pid: process.pid,
+      });
+    },
+  );
+
+  server.registerTool(
+    "slow_task",
+    {
+      description: "Work for `seconds`, reporting progress each second, then answer.",
+      inputSchema: { seconds: z.number().int().min(0).max(600) },
+    },
+    async ({ seconds }, extra) => {
+      const progressToken = extra._meta?.progressToken;
+      for (let done = 1; done <= seconds; done++) {
+        await sleep(1000, undefined, { signal: extra.signal });
+        if (progressToken !== undefined) {
+          await extra.sendNotification({
+            method: "notifications/progress",
+            params: { progressToken, progress: done, total: seconds, message: `${done}/${seconds}s` },
+          });
+        }
+      }
+      return text(`slow_task finished after ${seconds}s`);
+    },
+  );
+
+  return server;
+}

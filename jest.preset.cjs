@@ -1,0 +1,30 @@
+// One jest preset for every workspace: TypeScript through SWC (no TypeScript JS API needed),
+// workspace packages resolved to their sources so tests never run against a stale build.
+const path = require("node:path");
+
+const root = __dirname;
+const workspaces = {
+  "@mcp-broker/session-store": "packages/session-store/src/index.ts",
+  "@mcp-broker/container-manager": "packages/container-manager/src/index.ts",
+  "@mcp-broker/test-support": "test/support/src/index.ts",
+};
+
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/src"],
+  testMatch: ["**/*.test.ts"],
+  transform: {
+    "^.+\\.ts$": [
+      "@swc/jest",
+      { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } },
+    ],
+  },
+  moduleNameMapper: {
+    ...Object.fromEntries(Object.entries(workspaces).map(([name, file]) => [`^${name}$`, path.join(root, file)])),
+    "^(\\.{1,2}/.*)\\.js$": "$1",
+  },
+  setupFiles: [path.join(root, "test/support/src/env.cjs")],
+  testTimeout: 60_000,
+  // Containers and servers started by a test file are stopped in its afterAll; this catches leaks loudly.
+  openHandlesTimeout: 5_000,
+};
