@@ -2,5 +2,6 @@ export { docker, removeLabelled, requireDocker } from "./docker.js";
 export { eventually } from "./eventually.js";
 export { images } from "./images.js";
 export { connectClient, INITIALIZE, MCP_POST_HEADERS, parseRpcBody, resultText } from "./mcp.js";
+export { freePort } from "./ports.js";
 export { startRedis, type TestRedis } from "./redis.js";
 export { startStubContainer } from "./stub-container.js";

@@ -1,0 +1,39 @@
+import { readdirSync, readFileSync } from "node:fs";
+import type { Redis } from "ioredis";
+
+/** The Lua scripts in ./lua, named `<name>-<number of keys>.lua` (the bullmq convention). */
+export interface StoreScripts {
+  touchActivity(...args: (string | number)[]): Promise<[number, number]>;
+  claimSessions(...args: (string | number)[]): Promise<string[]>;
+  claimRoutes(...args: (string | number)[]): Promise<string[]>;
+  releaseLock(...args: (string | number)[]): Promise<number>;
+  finishRoute(...args: (string | number)[]): Promise<number>;
+  deleteSession(...args: (string | number)[]): Promise<[string, string] | null>;
+  remapSession(...args: (string | number)[]): Promise<string | null>;
+}
+
+const luaDir = new URL("./lua/", import.meta.url);
+const camel = (name: string) => name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+
+/** Read once per process; `defineCommand` sends EVALSHA and falls back to EVAL on NOSCRIPT. */
+const definitions = readdirSync(luaDir)
+  .map((file) => /^(.+)-(\d+)\.lua$/.exec(file))
+  .filter((match): match is RegExpExecArray => match !== null)
+  .map(([file, name, keys]) => ({
+    name: camel(name as string),
+    numberOfKeys: Number(keys),
+    lua: readFileSync(new URL(file as string, luaDir), "utf8"),
+  }));
+
+const defined = new WeakSet<Redis>();
+
+export function defineScripts(redis: Redis): StoreScripts {
+  if (defined.has(redis)) return redis as unknown as StoreScripts;
+  for (const { name, numberOfKeys, lua } of definitions) {
+    // A script named like a Redis command (`touch`) would silently call the command instead.
+    if (name in redis) throw new Error(`Lua script ${name} collides with a Redis command name`);
+    redis.defineCommand(name, { numberOfKeys, lua });
+  }
+  defined.add(redis);
+  return redis as unknown as StoreScripts;
+}

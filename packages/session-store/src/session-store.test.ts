@@ -1,0 +1,280 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { startRedis, type TestRedis } from "@mcp-broker/test-support";
+import { SessionStore, type SessionStoreOptions } from "./session-store.js";
+
+const INIT = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } };
+
+describe("SessionStore on real Redis", () => {
+  let redis: TestRedis;
+  const stores: SessionStore[] = [];
+  const open = (options: Partial<SessionStoreOptions> = {}) => {
+    const store = SessionStore.connect(redis.url, { prefix: redis.prefix, sessionIdleTtlSeconds: 3600, ...options });
+    stores.push(store);
+    return store;
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+    await redis.stop();
+  });
+
+  describe("sessions", () => {
+    it("creates a session, reads it back for its owner only, and pools it", async () => {
+      const store = open();
+      const session = await store.createSession({
+        userId: "alice",
+        upstreamSessionId: "up-1",
+        initializeParams: INIT,
+        protocolVersion: "2025-06-18",
+        pooled: true,
+      });
+      expect(session.id).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(await store.getSession("alice", session.id)).toMatchObject({
+        upstreamSessionId: "up-1",
+        initializeParams: INIT,
+        protocolVersion: "2025-06-18",
+      });
+      expect(await store.getSession("bob", session.id)).toBeNull();
+      expect(await store.getSession("alice", "../../etc")).toBeNull();
+      expect((await store.getPooledSession("alice"))?.id).toBe(session.id);
+      expect(await store.getPooledSession("bob")).toBeNull();
+    });
+
+    it("remaps only from the upstream id the caller saw, so racing recoveries agree", async () => {
+      const store = open();
+      const session = await store.createSession({
+        userId: "carol",
+        upstreamSessionId: "old",
+        initializeParams: INIT,
+        protocolVersion: "2025-06-18",
+      });
+      const [first, second] = await Promise.all([
+        store.remapSession("carol", session.id, "old", "new-a"),
+        store.remapSession("carol", session.id, "old", "new-b"),
+      ]);
+      expect(first).toBe(second);
+      expect((await store.getSession("carol", session.id))?.upstreamSessionId).toBe(first);
+      expect(await store.remapSession("carol", "missing", "old", "x")).toBeNull();
+    });
+
+    it("deletes a session with its pool pointer and index entry", async () => {
+      const store = open();
+      const session = await store.createSession({
+        userId: "dave",
+        upstreamSessionId: "up",
+        initializeParams: INIT,
+        protocolVersion: "2025-06-18",
+        pooled: true,
+      });
+      const before = await store.counts();
+      expect(await store.deleteSession("dave", session.id)).toEqual({ upstreamSessionId: "up" });
+      expect(await store.getSession("dave", session.id)).toBeNull();
+      expect(await store.getPooledSession("dave")).toBeNull();
+      expect((await store.counts()).sessions).toBe(before.sessions - 1);
+      expect(await store.deleteSession("dave", session.id)).toBeNull();
+    });
+
+    it("lets Redis expire a session key after its idle TTL", async () => {
+      const store = open({ sessionIdleTtlSeconds: 1, sessionTtlGraceSeconds: 0 });
+      const session = await store.createSession({
+        userId: "erin",
+        upstreamSessionId: "up",
+        initializeParams: INIT,
+        protocolVersion: "2025-06-18",
+      });
+      expect(await store.getSession("erin", session.id)).not.toBeNull();
+      await sleep(1300);
+      expect(await store.getSession("erin", session.id)).toBeNull();
+    });
+  });
+
+  describe("touch and claim", () => {
+    it("never claims a session touched after the cutoff, under concurrent touches and claims", async () => {
+      const writer = open();
+      const past = Date.now() - 60_000;
+      const sessions = await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          writer.createSession({
+            userId: `race${i % 30}`,
+            upstreamSessionId: `up${i}`,
+            initializeParams: INIT,
+            protocolVersion: "2025-06-18",
+          }),
+        ),
+      );
+      await Promise.all(sessions.map((session) => writer.touch(session.userId, session.id, past)));
+      const cutoff = Date.now() - 30_000;
+
+      // Three gateways touch every other session while two reapers claim in small batches.
+      const touchers = [open(), open(), open()];
+      const reapers = [open(), open()];
+      const touched = new Set<string>();
+      const claimed = new Set<string>();
+      const touching = sessions
+        .filter((_, i) => i % 2 === 0)
+        .map(async (session, i) => {
+          const result = await (touchers[i % 3] as SessionStore).touch(session.userId, session.id);
+          if (result.session) touched.add(session.id);
+        });
+      const claiming = reapers.map(async (reaper) => {
+        for (;;) {
+          const batch = await reaper.claimExpiredSessions(cutoff, 7);
+          if (batch.length === 0) return;
+          for (const item of batch) {
+            expect(claimed.has(item.sessionId)).toBe(false); // each claimed exactly once
+            claimed.add(item.sessionId);
+          }
+        }
+      });
+      await Promise.all([...touching, ...claiming]);
+
+      for (const id of touched) expect(claimed.has(id)).toBe(false);
+      // Everything not kept alive by a touch was claimed, and claimed sessions are gone.
+      expect(touched.size + claimed.size).toBe(sessions.length);
+      const survivors = await Promise.all(sessions.map((s) => writer.getSession(s.userId, s.id)));
+      expect(survivors.filter(Boolean).length).toBe(touched.size);
+      expect(touched.size).toBeGreaterThan(0);
+    });
+
+    it("returns the upstream id of claimed sessions and clears the pool pointer", async () => {
+      const store = open();
+      const session = await store.createSession({
+        userId: "frank",
+        upstreamSessionId: "up-frank",
+        initializeParams: INIT,
+        protocolVersion: "2025-03-26",
+        pooled: true,
+      });
+      await store.touch("frank", session.id, 1000);
+      const claimed = await store.claimExpiredSessions(2000, 100);
+      expect(claimed).toContainEqual({
+        userId: "frank",
+        sessionId: session.id,
+        upstreamSessionId: "up-frank",
+        protocolVersion: "2025-03-26",
+      });
+      expect(await store.getPooledSession("frank")).toBeNull();
+      expect(await store.touch("frank", session.id)).toEqual({ session: false, route: false });
+    });
+  });
+
+  describe("routes", () => {
+    it("claims an idle route with the user's lock, skips a locked user, and finishes the removal", async () => {
+      const store = open();
+      await store.setRoute({ userId: "gina", containerId: "c-gina", endpoint: "http://127.0.0.1:1/mcp" });
+      await store.setRoute({ userId: "hank", containerId: "c-hank", endpoint: "http://127.0.0.1:2/mcp" });
+      await store.touch("gina", undefined, 1000);
+      await store.touch("hank", undefined, 1000);
+      const hankLock = await store.locks.tryAcquire("hank", 10_000);
+      expect(hankLock).not.toBeNull();
+
+      const claimed = await store.claimIdleRoutes(2000, 100, 10_000);
+      expect(claimed.map((c) => c.userId)).toEqual(["gina"]);
+      expect((await store.getRoute("gina"))?.state).toBe("stopping");
+      expect(await store.touch("gina")).toEqual({ session: false, route: false });
+      expect(await store.locks.tryAcquire("gina", 1000)).toBeNull();
+
+      await store.finishRouteRemoval(claimed[0] as (typeof claimed)[0]);
+      expect(await store.getRoute("gina")).toBeNull();
+      expect(await store.locks.tryAcquire("gina", 1000)).not.toBeNull();
+
+      await store.locks.release("hank", hankLock as string);
+      expect((await store.claimIdleRoutes(2000, 100, 10_000)).map((c) => c.userId)).toEqual(["hank"]);
+    });
+
+    it("gives a route back when its container refused to stop", async () => {
+      const store = open();
+      await store.setRoute({ userId: "ivy", containerId: "c-ivy", endpoint: "http://127.0.0.1:3/mcp" });
+      await store.touch("ivy", undefined, 1000);
+      const [claim] = await store.claimIdleRoutes(2000, 100, 10_000);
+      await store.abandonRouteRemoval(claim as NonNullable<typeof claim>);
+      expect((await store.getRoute("ivy"))?.state).toBe("ready");
+      expect((await store.touch("ivy")).route).toBe(true);
+    });
+
+    it("drops a stale route only when it still names the container", async () => {
+      const store = open();
+      await store.setRoute({ userId: "jack", containerId: "c-new", endpoint: "http://127.0.0.1:4/mcp" });
+      expect(await store.deleteRoute("jack", "c-old")).toBe(false);
+      expect(await store.deleteRoute("jack", "c-new")).toBe(true);
+      expect(await store.getRoute("jack")).toBeNull();
+    });
+  });
+
+  describe("locks", () => {
+    it("frees a crashed owner's lock when it expires", async () => {
+      const store = open();
+      expect(await store.locks.tryAcquire("kim", 300)).not.toBeNull(); // the owner "crashes"
+      const started = Date.now();
+      const token = await store.locks.acquire("kim", { ttlMs: 1000, timeoutMs: 5000 });
+      expect(token).toBeTruthy();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    });
+
+    it("refuses a release by anyone but the owner", async () => {
+      const store = open();
+      const token = await store.locks.tryAcquire("lee", 10_000);
+      expect(await store.locks.release("lee", "not-the-token")).toBe(false);
+      expect(await store.locks.tryAcquire("lee", 1000)).toBeNull();
+      expect(await store.locks.release("lee", token as string)).toBe(true);
+    });
+
+    it("wakes waiters on other connections as soon as the owner releases", async () => {
+      const owner = open();
+      const token = (await owner.locks.tryAcquire("mia", 30_000)) as string;
+      const waiters = [open(), open(), open()];
+      const order: string[] = [];
+      const started = Date.now();
+      const waiting = waiters.map((store, i) =>
+        store.withUserLock("mia", { ttlMs: 5000, timeoutMs: 10_000 }, async () => {
+          order.push(`in ${i}`);
+          await sleep(20);
+          order.push(`out ${i}`);
+        }),
+      );
+      await sleep(150);
+      expect(order).toEqual([]);
+      await owner.locks.release("mia", token);
+      await Promise.all(waiting);
+      // Well before the 30 s TTL, and strictly one holder at a time.
+      expect(Date.now() - started).toBeLessThan(3000);
+      for (let i = 0; i < order.length; i += 2) expect(order[i]?.replace("in", "out")).toBe(order[i + 1]);
+    });
+
+    it("gives up with LOCK_TIMEOUT when the lock stays held", async () => {
+      const store = open();
+      await store.locks.tryAcquire("ned", 10_000);
+      await expect(store.locks.acquire("ned", { ttlMs: 1000, timeoutMs: 200 })).rejects.toMatchObject({
+        code: "LOCK_TIMEOUT",
+      });
+    });
+  });
+
+  describe("auth verdicts and rate limits", () => {
+    it("caches verdicts with separate positive and negative TTLs", async () => {
+      const store = open({ authPositiveTtlSeconds: 60, authNegativeTtlSeconds: 1 });
+      expect(await store.getAuthVerdict("olga")).toBeNull();
+      await store.setAuthVerdict("olga", true);
+      await store.setAuthVerdict("pete", false);
+      expect(await store.getAuthVerdict("olga")).toBe(true);
+      expect(await store.getAuthVerdict("pete")).toBe(false);
+      await sleep(1200);
+      expect(await store.getAuthVerdict("pete")).toBeNull();
+      expect(await store.getAuthVerdict("olga")).toBe(true);
+    });
+
+    it("allows the configured requests per window and then says how long to wait", async () => {
+      const store = open({ rateLimitPoints: 3, rateLimitWindowSeconds: 60 });
+      const verdicts = [];
+      for (let i = 0; i < 4; i++) verdicts.push(await store.consumeRateLimit("quinn"));
+      expect(verdicts.slice(0, 3).every((v) => v.allowed)).toBe(true);
+      expect(verdicts[3]).toMatchObject({ allowed: false });
+      const last = verdicts[3] as { retryAfterMs: number };
+      expect(last.retryAfterMs).toBeGreaterThan(50_000);
+      expect((await store.consumeRateLimit("rita")).allowed).toBe(true);
+    });
+  });
+});
