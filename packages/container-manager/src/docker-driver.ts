@@ -1,0 +1,287 @@
+import Docker from "dockerode";
+import type { Backend, ContainerDriver, EnsureRequest, ManagedContainer } from "./driver.js";
+import {
+  ContainerError,
+  ContainerStartError,
+  ContainerStartTimeoutError,
+  DockerUnavailableError,
+  ImageNotFoundError,
+} from "./errors.js";
+import { waitUntilReady } from "./readiness.js";
+
+export const LABELS = {
+  managed: "mcp-broker.managed",
+  user: "mcp-broker.user",
+  deployment: "mcp-broker.deployment",
+} as const;
+
+export interface DockerDriverOptions {
+  docker?: Docker;
+  /** The MCP server image (default: the Outline MCP server). */
+  image?: string;
+  /** Port and path the server's MCP endpoint listens on inside the container. */
+  port?: number;
+  path?: string;
+  /** The env variable that carries the user's key into the server. */
+  keyEnv?: string;
+  /** Extra env for every server (e.g. OUTLINE_API_URL). */
+  env?: Readonly<Record<string, string>>;
+  /** Marks this deployment's containers, so two deployments on one engine never touch each other's. */
+  deployment?: string;
+  /** Container names are `<namePrefix>-<user id prefix>`: deterministic, so Docker refuses duplicates. */
+  namePrefix?: string;
+  /** Attach servers to this network and address them by name (compose); else publish on publishHost. */
+  network?: string;
+  publishHost?: string;
+  /** Hardening and limits; every one on by default. */
+  memoryBytes?: number;
+  nanoCpus?: number;
+  pidsLimit?: number;
+  /** `uid:gid` to run as; "" keeps the image's own user. */
+  user?: string;
+  readOnlyRootfs?: boolean;
+  /** Pull a missing image (with progress logged); otherwise a missing image is an error at once. */
+  pullMissing?: boolean;
+  readinessTimeoutMs?: number;
+  log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+}
+
+const DEFAULTS = {
+  image: "ghcr.io/vortiago/mcp-outline:latest",
+  port: 3000,
+  path: "/mcp",
+  keyEnv: "OUTLINE_API_KEY",
+  deployment: "default",
+  namePrefix: "mcpb",
+  publishHost: "127.0.0.1",
+  memoryBytes: 512 * 1024 * 1024,
+  nanoCpus: 1_000_000_000,
+  pidsLimit: 256,
+  user: "1000:1000",
+  readOnlyRootfs: false,
+  pullMissing: true,
+  readinessTimeoutMs: 30_000,
+};
+
+type DockerApiError = Error & { statusCode?: number; code?: string; json?: { message?: string } };
+const statusOf = (error: unknown) => (error as DockerApiError)?.statusCode;
+
+/** Turns transport failures (no socket, refused, reset) into DockerUnavailableError. */
+async function engine<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof ContainerError || statusOf(error) !== undefined) throw error;
+    throw new DockerUnavailableError(error);
+  }
+}
+
+/** One container per user, created on demand through the Docker Engine API (dockerode). */
+export class DockerDriver implements ContainerDriver {
+  readonly kind = "docker" as const;
+  readonly docker: Docker;
+  readonly #options: typeof DEFAULTS & DockerDriverOptions;
+
+  constructor(options: DockerDriverOptions = {}) {
+    this.#options = { ...DEFAULTS, ...options };
+    this.docker = options.docker ?? new Docker();
+  }
+
+  containerName(userId: string): string {
+    return `${this.#options.namePrefix}-${this.#options.deployment}-${userId.slice(0, 24)}`;
+  }
+
+  async ping(): Promise<void> {
+    await engine(() => this.docker.ping());
+  }
+
+  async ensure({ userId, apiKey }: EnsureRequest): Promise<Backend> {
+    const name = this.containerName(userId);
+    let container = await this.#find(name);
+    if (!container) {
+      container = await this.#create(name, userId, apiKey);
+    }
+    let info = await engine(() => container.inspect());
+    if (!info.State.Running) {
+      await engine(() => container.start()).catch((error) => {
+        if (statusOf(error) !== 304) throw error; // 304: another caller started it first
+      });
+      info = await engine(() => container.inspect());
+    }
+    const endpoint = this.#endpoint(info);
+    const ready = await waitUntilReady(endpoint, {
+      timeoutMs: this.#options.readinessTimeoutMs,
+      checkAlive: async () => {
+        const state = (await engine(() => container.inspect())).State;
+        if (!state.Running && !state.Restarting) {
+          const logs = await this.#logTail(container, apiKey);
+          await this.remove(container.id);
+          throw new ContainerStartError(
+            name,
+            `exited with code ${state.ExitCode}${logs ? `; last output: ${logs}` : ""}`,
+          );
+        }
+      },
+    });
+    if (!ready) {
+      await this.remove(container.id);
+      throw new ContainerStartTimeoutError(name, this.#options.readinessTimeoutMs);
+    }
+    return { containerId: info.Id, endpoint };
+  }
+
+  async stop(containerId: string): Promise<void> {
+    await engine(() => this.docker.getContainer(containerId).stop({ t: 5 })).catch((error) => {
+      if (statusOf(error) !== 304 && statusOf(error) !== 404) throw error;
+    });
+  }
+
+  async remove(containerId: string): Promise<void> {
+    await engine(() => this.docker.getContainer(containerId).remove({ force: true })).catch((error) => {
+      // 404: already gone; 409: removal already in progress elsewhere.
+      if (statusOf(error) !== 404 && statusOf(error) !== 409) throw error;
+    });
+  }
+
+  async listManaged(): Promise<ManagedContainer[]> {
+    const list = await engine(() =>
+      this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABELS.managed}=true`, `${LABELS.deployment}=${this.#options.deployment}`] },
+      }),
+    );
+    return list.map((info) => ({
+      id: info.Id,
+      userId: info.Labels[LABELS.user] ?? "",
+      name: (info.Names[0] ?? "").replace(/^\//, ""),
+      running: info.State === "running",
+      createdAt: info.Created * 1000,
+    }));
+  }
+
+  async inspect(containerId: string): Promise<ManagedContainer | null> {
+    try {
+      const info = await engine(() => this.docker.getContainer(containerId).inspect());
+      return {
+        id: info.Id,
+        userId: info.Config.Labels[LABELS.user] ?? "",
+        name: info.Name.replace(/^\//, ""),
+        running: info.State.Running,
+        createdAt: Date.parse(info.Created),
+      };
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  async #find(name: string): Promise<Docker.Container | null> {
+    const container = this.docker.getContainer(name);
+    try {
+      const info = await engine(() => container.inspect());
+      if (info.State.Dead || info.State.Status === "removing") {
+        await this.remove(info.Id);
+        return null;
+      }
+      return container;
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  async #create(name: string, userId: string, apiKey: string, pulled = false): Promise<Docker.Container> {
+    const o = this.#options;
+    const portKey = `${o.port}/tcp`;
+    try {
+      return await engine(() =>
+        this.docker.createContainer({
+          name,
+          Image: o.image,
+          Env: [`${o.keyEnv}=${apiKey}`, ...Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`)],
+          Labels: { [LABELS.managed]: "true", [LABELS.user]: userId, [LABELS.deployment]: o.deployment },
+          ExposedPorts: { [portKey]: {} },
+          ...(o.user ? { User: o.user } : {}),
+          HostConfig: {
+            ...(o.network
+              ? { NetworkMode: o.network }
+              : { PortBindings: { [portKey]: [{ HostIp: o.publishHost, HostPort: "" }] } }),
+            Memory: o.memoryBytes,
+            NanoCpus: o.nanoCpus,
+            PidsLimit: o.pidsLimit,
+            CapDrop: ["ALL"],
+            SecurityOpt: ["no-new-privileges:true"],
+            ReadonlyRootfs: o.readOnlyRootfs,
+            ...(o.readOnlyRootfs ? { Tmpfs: { "/tmp": "rw,noexec,nosuid,size=64m" } } : {}),
+            RestartPolicy: { Name: "no" },
+          },
+        }),
+      );
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 409) {
+        // Another caller (this replica or another) created it first: Docker names are unique.
+        const existing = await this.#find(name);
+        if (existing) return existing;
+        return this.#create(name, userId, apiKey, pulled);
+      }
+      if (status === 404 && !pulled) {
+        await this.#pull();
+        return this.#create(name, userId, apiKey, true);
+      }
+      if (status === 404) throw new ImageNotFoundError(o.image, "not present after pulling");
+      throw error;
+    }
+  }
+
+  async #pull(): Promise<void> {
+    const { image, pullMissing, log } = this.#options;
+    if (!pullMissing) throw new ImageNotFoundError(image, "not present and pulling is off (BACKEND_PULL=false)");
+    log?.("info", "pulling backend image", { image });
+    try {
+      const stream = await engine(() => this.docker.pull(image));
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(
+          stream,
+          (error: Error | null) => (error ? reject(error) : resolve()),
+          (event: { status?: string; progress?: string; id?: string }) => {
+            if (event.status)
+              log?.("info", "pull progress", {
+                image,
+                status: event.status,
+                layer: event.id,
+                progress: event.progress,
+              });
+          },
+        );
+      });
+    } catch (error) {
+      if (error instanceof DockerUnavailableError) throw error;
+      const reason = (error as DockerApiError).json?.message ?? (error as Error).message;
+      throw new ImageNotFoundError(image, `pull failed: ${reason}`);
+    }
+  }
+
+  #endpoint(info: Docker.ContainerInspectInfo): string {
+    const { port, path, network } = this.#options;
+    if (network) return `http://${info.Name.replace(/^\//, "")}:${port}${path}`;
+    const binding = info.NetworkSettings.Ports[`${port}/tcp`]?.[0];
+    if (!binding?.HostPort) throw new ContainerStartError(info.Name, `port ${port} is not published`);
+    const host = binding.HostIp && binding.HostIp !== "0.0.0.0" ? binding.HostIp : "127.0.0.1";
+    return `http://${host}:${binding.HostPort}${path}`;
+  }
+
+  async #logTail(container: Docker.Container, secret: string): Promise<string> {
+    try {
+      const buffer = (await container.logs({ stdout: true, stderr: true, tail: 5 })) as unknown as Buffer;
+      // Strip Docker's 8-byte stream frame headers; keep printable text only.
+      const text = buffer.toString("utf8").replace(/[\u0000-\u0008\u000e-\u001f]/g, "");
+      // The server may echo its own configuration; its key must not reach our logs.
+      return text.replaceAll(secret, "[redacted]").trim().slice(-500);
+    } catch {
+      return "";
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/** What a driver needs to give one user a running MCP server. */
+export interface EnsureRequest {
+  /** The broker's user id (an HMAC of the key): names and labels the server, never the key. */
+  userId: string;
+  /** The user's API key, handed to the server only through its configured env variable. */
+  apiKey: string;
+}
+
+/** A ready MCP server: where to send requests. */
+export interface Backend {
+  /** Docker container id, or `process:<pid>` for the process driver. */
+  containerId: string;
+  /** Full URL of the MCP endpoint, e.g. http://127.0.0.1:49153/mcp. */
+  endpoint: string;
+}
+
+export interface ManagedContainer {
+  id: string;
+  userId: string;
+  name: string;
+  running: boolean;
+  createdAt: number;
+}
+
+/**
+ * Starts, finds, probes and stops per-user MCP servers. Implementations: DockerDriver
+ * (one container per user) and ProcessDriver (one local process per user, for hosts
+ * without Docker). `ensure` is idempotent: concurrent calls for one user end with one server.
+ */
+export interface ContainerDriver {
+  readonly kind: "docker" | "process";
+  /** Creates or finds the user's server, starts it, and resolves once its MCP endpoint answers. */
+  ensure(request: EnsureRequest): Promise<Backend>;
+  /** Stops the server; a server already stopped or gone is not an error. */
+  stop(containerId: string): Promise<void>;
+  /** Removes the server (stopping it first); one already gone is not an error. */
+  remove(containerId: string): Promise<void>;
+  /** Every server this deployment manages, running or not. */
+  listManaged(): Promise<ManagedContainer[]>;
+  /** One server, or null when it does not exist. */
+  inspect(containerId: string): Promise<ManagedContainer | null>;
+  /** Resolves when the driver's engine answers (readiness checks). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
