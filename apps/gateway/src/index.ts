@@ -1,1 +1,4 @@
-export {};
+export { type AppDeps, createApp, type GatewayApp } from "./app.js";
+export { ConfigError, type GatewayConfig, loadConfig } from "./config.js";
+export { userIdFor } from "./middleware/auth.js";
+export { createDriver, createStore, type RunningGateway, startGateway } from "./server.js";

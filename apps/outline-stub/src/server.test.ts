@@ -23,6 +23,7 @@ describe("outline-stub through the real MCP SDK client", () => {
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual([
       "create_document",
+      "echo",
       "read_document",
       "search_documents",
       "slow_task",

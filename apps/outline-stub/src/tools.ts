@@ -69,6 +69,18 @@ export function createMcpServer(context: ToolContext): McpServer {
   );
 
   server.registerTool(
+    "echo",
+    {
+      description: "Answer with `text` after `delay_ms` (for tests of concurrent, overlapping requests).",
+      inputSchema: { text: z.string(), delay_ms: z.number().int().min(0).max(60_000).optional() },
+    },
+    async ({ text: value, delay_ms }, extra) => {
+      if (delay_ms) await sleep(delay_ms, undefined, { signal: extra.signal });
+      return text(value);
+    },
+  );
+
+  server.registerTool(
     "slow_task",
     {
       description: "Work for `seconds`, reporting progress each second, then answer.",

@@ -1,0 +1,19 @@
+import type { Logger } from "pino";
+
+/** Who made the request: set by the auth middleware. The key itself is only ever forwarded. */
+export interface User {
+  /** HMAC-SHA256(KEY_HASH_SECRET, key), hex: the only identity Redis and the logs see. */
+  id: string;
+  key: string;
+  /** A short prefix of `id` for log lines. */
+  tag: string;
+}
+
+/** Hono's context variables for the gateway's routes. */
+export interface GatewayEnv {
+  Variables: {
+    user: User;
+    log: Logger;
+    requestId: string;
+  };
+}

@@ -1,0 +1,126 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { Readable } from "node:stream";
+import { Agent, type Dispatcher, request } from "undici";
+
+/** RFC 9110 §7.6.1 hop-by-hop headers, plus what the gateway sets itself. */
+const DROP_UPSTREAM = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "mcp-session-id",
+  "authorization",
+  "origin",
+  "cookie",
+  "x-forwarded-for",
+]);
+const DROP_DOWNSTREAM = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "content-length",
+  "mcp-session-id",
+  "date",
+]);
+
+export function createDispatcher(): Agent {
+  // One pool per upstream origin, kept alive: a warm request costs no TCP handshake.
+  return new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: 256 });
+}
+
+/**
+ * Headers for the upstream request: the client's, less hop-by-hop ones, with the upstream
+ * session id and the user's key in the header the MCP server reads per request.
+ */
+export function upstreamHeaders(
+  incoming: Headers,
+  options: { apiKeyHeader: string; apiKey: string; sessionId?: string | undefined },
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  incoming.forEach((value, name) => {
+    if (!DROP_UPSTREAM.has(name) && name !== options.apiKeyHeader) headers[name] = value;
+  });
+  headers[options.apiKeyHeader] = options.apiKey;
+  if (options.sessionId) headers["mcp-session-id"] = options.sessionId;
+  return headers;
+}
+
+/** Response headers for the client; SSE gets the no-buffering hints proxies honour. */
+export function clientHeaders(upstream: IncomingHttpHeaders, sessionId?: string): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || DROP_DOWNSTREAM.has(name)) continue;
+    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+  }
+  if (sessionId) headers.set("mcp-session-id", sessionId);
+  if (isEventStream(upstream)) {
+    headers.set("cache-control", "no-cache, no-transform");
+    headers.set("x-accel-buffering", "no");
+  }
+  return headers;
+}
+
+export function isEventStream(headers: IncomingHttpHeaders): boolean {
+  return String(headers["content-type"] ?? "").includes("text/event-stream");
+}
+
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export interface UpstreamRequest {
+  endpoint: string;
+  method: "GET" | "POST" | "DELETE";
+  headers: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+  /** Longest wait for response headers, and for each next chunk of the body (0: forever). */
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+}
+
+export function callUpstream(dispatcher: Dispatcher, call: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+  return request(call.endpoint, {
+    dispatcher,
+    method: call.method,
+    headers: call.headers,
+    body: call.body ?? null,
+    signal: call.signal ?? null,
+    headersTimeout: call.headersTimeoutMs,
+    bodyTimeout: call.bodyTimeoutMs,
+  });
+}
+
+/** The upstream body as a web stream: cancelling it (client gone) destroys the upstream socket's stream. */
+export function webBody(body: Dispatcher.ResponseData["body"]): ReadableStream<Uint8Array> {
+  return Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>;
+}
+
+const NOT_DELIVERED = new Set(["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "EHOSTUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+const CONNECTION_LOST = new Set(["ECONNRESET", "UND_ERR_SOCKET", "EPIPE", "UND_ERR_CLOSED"]);
+
+/**
+ * Classifies a failed upstream call: `refused` means the request never reached a server (safe
+ * to retry anywhere); `lost` means the connection broke and the server may have seen it.
+ */
+export function connectionFailure(error: unknown): "refused" | "lost" | null {
+  let current = error as { code?: string; cause?: unknown } | undefined;
+  for (let depth = 0; current && depth < 4; depth++) {
+    if (current.code && NOT_DELIVERED.has(current.code)) return "refused";
+    if (current.code && CONNECTION_LOST.has(current.code)) return "lost";
+    current = current.cause as typeof current;
+  }
+  return null;
+}

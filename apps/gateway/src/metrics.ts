@@ -1,0 +1,70 @@
+import type { SessionStore } from "@mcp-broker/session-store";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const START_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60];
+
+/** The gateway's Prometheus metrics, on a registry of its own (several apps can share a process in tests). */
+export function createMetrics(store: SessionStore) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "mcpb_gateway_" });
+  const metrics = {
+    registry,
+    requests: new Counter({
+      name: "mcpb_http_requests_total",
+      help: "Requests answered, by method and status",
+      labelNames: ["method", "status"] as const,
+      registers: [registry],
+    }),
+    requestDuration: new Histogram({
+      name: "mcpb_http_request_duration_seconds",
+      help: "Time to response headers, whole request, by method",
+      labelNames: ["method"] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    upstreamDuration: new Histogram({
+      name: "mcpb_upstream_duration_seconds",
+      help: "Time from forwarding to upstream response headers",
+      labelNames: ["method"] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    coldStarts: new Counter({
+      name: "mcpb_cold_starts_total",
+      help: "MCP servers created or restarted for a request",
+      registers: [registry],
+    }),
+    coldStartDuration: new Histogram({
+      name: "mcpb_cold_start_duration_seconds",
+      help: "Time to get a user's MCP server ready",
+      buckets: START_BUCKETS,
+      registers: [registry],
+    }),
+    recoveries: new Counter({
+      name: "mcpb_recoveries_total",
+      help: "Transparent recoveries, by what was re-created (session or container)",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+  };
+  new Gauge({
+    name: "mcpb_active_sessions",
+    help: "Broker sessions in the idle index",
+    registers: [registry],
+    async collect() {
+      this.set((await store.counts().catch(() => ({ sessions: Number.NaN }))).sessions);
+    },
+  });
+  new Gauge({
+    name: "mcpb_active_containers",
+    help: "Routed MCP servers in the idle index",
+    registers: [registry],
+    async collect() {
+      this.set((await store.counts().catch(() => ({ routes: Number.NaN }))).routes);
+    },
+  });
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,102 @@
+import type { Server } from "node:http";
+import { serve } from "@hono/node-server";
+import { type ContainerDriver, DockerDriver, ProcessDriver } from "@mcp-broker/container-manager";
+import { SessionStore } from "@mcp-broker/session-store";
+import type { Logger } from "pino";
+import { createApp, type GatewayApp } from "./app.js";
+import type { GatewayConfig } from "./config.js";
+
+export interface RunningGateway extends GatewayApp {
+  config: GatewayConfig;
+  url: string;
+  port: number;
+  store: SessionStore;
+  driver: ContainerDriver;
+  /** Stop accepting, let in-flight requests finish (bounded), close connections and clients. */
+  close(): Promise<void>;
+}
+
+export function createDriver(config: GatewayConfig, logger: Logger): ContainerDriver {
+  const log = (level: "info" | "warn", message: string, fields?: Record<string, unknown>) =>
+    logger[level](fields ?? {}, message);
+  if (config.BACKEND_DRIVER === "process") {
+    return new ProcessDriver({
+      command: config.BACKEND_COMMAND.split(" ").filter(Boolean),
+      path: config.BACKEND_PATH,
+      keyEnv: config.BACKEND_KEY_ENV,
+      env: config.backendEnv,
+      readinessTimeoutMs: config.BACKEND_READY_TIMEOUT_MS,
+      log,
+    });
+  }
+  return new DockerDriver({
+    image: config.BACKEND_IMAGE,
+    port: config.BACKEND_PORT,
+    path: config.BACKEND_PATH,
+    keyEnv: config.BACKEND_KEY_ENV,
+    env: config.backendEnv,
+    deployment: config.DEPLOYMENT_NAME,
+    ...(config.BACKEND_NETWORK ? { network: config.BACKEND_NETWORK } : {}),
+    publishHost: config.BACKEND_PUBLISH_HOST,
+    memoryBytes: config.BACKEND_MEMORY_MB * 1024 * 1024,
+    nanoCpus: Math.round(config.BACKEND_CPUS * 1e9),
+    pidsLimit: config.BACKEND_PIDS_LIMIT,
+    user: config.BACKEND_USER,
+    readOnlyRootfs: config.BACKEND_READ_ONLY,
+    pullMissing: config.BACKEND_PULL,
+    readinessTimeoutMs: config.BACKEND_READY_TIMEOUT_MS,
+    log,
+  });
+}
+
+export function createStore(config: GatewayConfig, logger: Logger): SessionStore {
+  let lastReport = 0;
+  return SessionStore.connect(config.REDIS_URL, {
+    prefix: config.REDIS_PREFIX,
+    sessionIdleTtlSeconds: config.SESSION_IDLE_TTL_SECONDS,
+    rateLimitPoints: config.RATE_LIMIT_PER_MINUTE,
+    rateLimitWindowSeconds: 60,
+    authPositiveTtlSeconds: config.AUTH_CACHE_SECONDS,
+    authNegativeTtlSeconds: config.AUTH_NEGATIVE_CACHE_SECONDS,
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    onConnectionError: (error) => {
+      // ioredis reports every failed reconnect; once every 10 s is enough to see an outage.
+      if (Date.now() - lastReport > 10_000) {
+        lastReport = Date.now();
+        logger.warn({ err: error.message }, "Redis connection error; reconnecting");
+      }
+    },
+  });
+}
+
+/** Starts a gateway with real clients; resolves once it listens. */
+export async function startGateway(
+  config: GatewayConfig,
+  logger: Logger,
+  overrides: { store?: SessionStore; driver?: ContainerDriver } = {},
+): Promise<RunningGateway> {
+  const store = overrides.store ?? createStore(config, logger);
+  const driver = overrides.driver ?? createDriver(config, logger);
+  const gateway = createApp({ config, store, driver, logger });
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: gateway.app.fetch, port: config.PORT, hostname: config.HOST }, () =>
+      resolve(s as Server),
+    ) as Server;
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.PORT;
+  const host = config.HOST === "0.0.0.0" ? "127.0.0.1" : config.HOST;
+
+  const close = async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
+    while (gateway.inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    server.closeAllConnections();
+    await closed;
+    await gateway.dispatcher.close().catch(() => {});
+    if (!overrides.store) await store.close();
+    if (!overrides.driver) await driver.close();
+  };
+  return { ...gateway, config, url: `http://${host}:${port}/mcp`, port, store, driver, close };
+}
