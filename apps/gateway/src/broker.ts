@@ -206,7 +206,7 @@ export class Broker {
 }
 
 function usable(route: Route | null, stale?: Route): route is Route {
-  if (!route || route.state !== "ready") return false;
+  if (route?.state !== "ready") return false;
   return !(stale && route.containerId === stale.containerId && route.createdAt === stale.createdAt);
 }
 

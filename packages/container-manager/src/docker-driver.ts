@@ -276,12 +276,23 @@ export class DockerDriver implements ContainerDriver {
   async #logTail(container: Docker.Container, secret: string): Promise<string> {
     try {
       const buffer = (await container.logs({ stdout: true, stderr: true, tail: 5 })) as unknown as Buffer;
-      // Strip Docker's 8-byte stream frame headers; keep printable text only.
-      const text = buffer.toString("utf8").replace(/[\u0000-\u0008\u000e-\u001f]/g, "");
+      const text = demultiplex(buffer);
       // The server may echo its own configuration; its key must not reach our logs.
       return text.replaceAll(secret, "[redacted]").trim().slice(-500);
     } catch {
       return "";
     }
   }
+}
+
+/** Docker multiplexes a non-TTY container's stdout and stderr as frames: 8-byte header, then payload. */
+function demultiplex(buffer: Buffer): string {
+  let text = "";
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4);
+    text += buffer.subarray(offset + 8, offset + 8 + size).toString("utf8");
+    offset += 8 + size;
+  }
+  return text;
 }

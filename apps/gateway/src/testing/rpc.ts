@@ -3,6 +3,7 @@ import { INITIALIZE, MCP_POST_HEADERS, parseRpcBody } from "@mcp-broker/test-sup
 export interface RpcResult {
   status: number;
   headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: test assertions walk arbitrary JSON-RPC answers
   body: any;
 }
 
