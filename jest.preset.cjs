@@ -7,6 +7,7 @@ const workspaces = {
   "@mcp-broker/session-store": "packages/session-store/src/index.ts",
   "@mcp-broker/container-manager": "packages/container-manager/src/index.ts",
   "@mcp-broker/test-support": "test/support/src/index.ts",
+  "@mcp-broker/outline-stub": "apps/outline-stub/src/index.ts",
 };
 
 module.exports = {

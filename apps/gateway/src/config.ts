@@ -30,8 +30,7 @@ const schema = z
     API_KEY_HEADER: z
       .string()
       .regex(/^[A-Za-z0-9-]+$/, "must be an HTTP header name")
-      .default("X-Outline-API-Key")
-      .transform((value) => value.toLowerCase()),
+      .default("X-Outline-API-Key"),
     API_KEY_PATTERN: z
       .string()
       .default("^[A-Za-z0-9_.~+/=-]{8,512}$")

@@ -48,10 +48,11 @@ export function upstreamHeaders(
   options: { apiKeyHeader: string; apiKey: string; sessionId?: string | undefined },
 ): Record<string, string> {
   const headers: Record<string, string> = {};
+  const keyHeader = options.apiKeyHeader.toLowerCase();
   incoming.forEach((value, name) => {
-    if (!DROP_UPSTREAM.has(name) && name !== options.apiKeyHeader) headers[name] = value;
+    if (!DROP_UPSTREAM.has(name) && name !== keyHeader) headers[name] = value;
   });
-  headers[options.apiKeyHeader] = options.apiKey;
+  headers[keyHeader] = options.apiKey;
   if (options.sessionId) headers["mcp-session-id"] = options.sessionId;
   return headers;
 }

@@ -69,7 +69,7 @@ export function restoreIdsInSse(ids: IdMap): TransformStream<Uint8Array, Uint8Ar
   const parser = createParser({
     onEvent: (event) => emit(serializeEvent({ ...event, data: restoreInData(event.data, ids) })),
     onRetry: (retry) => emit(`retry: ${retry}\n\n`),
-    onComment: (comment) => emit(`:${comment}\n\n`),
+    onComment: (comment) => emit(`: ${comment}\n\n`),
   });
   return new TransformStream({
     transform(chunk, controller) {

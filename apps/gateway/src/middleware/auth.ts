@@ -60,7 +60,7 @@ async function verifyUpstream(url: string, key: string): Promise<boolean> {
  * (verdict cached in Redis), then rate-limited per key. Sets `user` for the routes.
  */
 export function authenticate(config: AuthConfig, store: SessionStore): MiddlewareHandler<GatewayEnv> {
-  const hint = `send your API key in the ${displayName(config.API_KEY_HEADER)} header (or Authorization: Bearer <key>)`;
+  const hint = `send your API key in the ${config.API_KEY_HEADER} header (or Authorization: Bearer <key>)`;
   return async (c, next) => {
     const key = readKey(config, (name) => c.req.header(name));
     if (!key) throw unauthorized(`Missing API key: ${hint}`);

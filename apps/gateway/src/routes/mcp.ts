@@ -81,7 +81,12 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
     let stream = webBody(answer.body);
     if (ids?.size) stream = stream.pipeThrough(restoreIdsInSse(ids));
     if (isEventStream(answer.headers)) {
-      stream = keepWarm(stream, touchEveryMs, () => touch(c, answer.session));
+      stream = keepWarm(
+        stream,
+        touchEveryMs,
+        () => touch(c, answer.session),
+        (error) => c.get("log").info({ err: error.message }, "upstream event stream broke; ending it for the client"),
+      );
     }
     return new Response(stream, { status: answer.status, headers });
   };
@@ -224,10 +229,17 @@ function restoreInText(text: string, ids: IdMap): string {
 }
 
 /**
- * Passes a long-lived stream through, calling `tick` every `everyMs` while it is open and once
- * when it ends, so a user busy in one long tool call is not reaped as idle.
+ * Passes a long-lived event stream through, calling `tick` every `everyMs` while it is open and
+ * once when it ends, so a user busy in one long tool call is not reaped as idle. An upstream
+ * that dies mid-stream (container killed) ends the client's stream cleanly: SSE clients then
+ * reconnect, and the reconnect is recovered like any request.
  */
-function keepWarm(stream: ReadableStream<Uint8Array>, everyMs: number, tick: () => void): ReadableStream<Uint8Array> {
+function keepWarm(
+  stream: ReadableStream<Uint8Array>,
+  everyMs: number,
+  tick: () => void,
+  onBroken: (error: Error) => void,
+): ReadableStream<Uint8Array> {
   const reader = stream.getReader();
   const timer = setInterval(tick, everyMs);
   timer.unref();
@@ -247,7 +259,8 @@ function keepWarm(stream: ReadableStream<Uint8Array>, everyMs: number, tick: () 
         }
       } catch (error) {
         stop();
-        controller.error(error);
+        onBroken(error as Error);
+        controller.close();
       }
     },
     async cancel(reason) {
