@@ -195,6 +195,18 @@ describe("SessionStore on real Redis", () => {
       expect((await store.touch("ivy")).route).toBe(true);
     });
 
+    it("pages through every routed user", async () => {
+      const store = open({ prefix: `${redis.prefix}scan:` });
+      await Promise.all(
+        Array.from({ length: 25 }, (_, i) =>
+          store.setRoute({ userId: `scan${i}`, containerId: `c${i}`, endpoint: "http://127.0.0.1:5/mcp" }),
+        ),
+      );
+      const seen: string[] = [];
+      for await (const page of store.routeUserIds(10)) seen.push(...page);
+      expect(seen.sort()).toEqual(Array.from({ length: 25 }, (_, i) => `scan${i}`).sort());
+    });
+
     it("drops a stale route only when it still names the container", async () => {
       const store = open();
       await store.setRoute({ userId: "jack", containerId: "c-new", endpoint: "http://127.0.0.1:4/mcp" });

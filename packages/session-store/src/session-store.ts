@@ -309,6 +309,17 @@ export class SessionStore {
     await this.locks.release(claim.userId, claim.lockToken);
   }
 
+  /** Every user with a route, a page at a time (ZSCAN: no blocking scan of the keyspace). */
+  async *routeUserIds(pageSize = 500): AsyncGenerator<string[]> {
+    let cursor = "0";
+    do {
+      const [next, flat] = await guard(() => this.redis.zscan(this.keys.routesIndex, cursor, "COUNT", pageSize));
+      cursor = next;
+      const users = flat.filter((_, i) => i % 2 === 0);
+      if (users.length > 0) yield users;
+    } while (cursor !== "0");
+  }
+
   /** Sessions and routes the idle indexes hold. */
   async counts(): Promise<{ sessions: number; routes: number }> {
     const [sessions, routes] = await guard(() =>

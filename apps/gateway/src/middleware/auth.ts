@@ -15,10 +15,6 @@ export function userIdFor(secret: string, key: string): string {
   return createHmac("sha256", secret).update(key).digest("hex");
 }
 
-/** The header name as clients usually spell it, for error messages. */
-const displayName = (header: string) =>
-  header.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
-
 // RFC 6750 §3; MCP clients show this, and stop OAuth discovery when it names no metadata.
 const challenge = (error?: string) => `Bearer realm="mcp-session-broker"${error ? `, error="${error}"` : ""}`;
 

@@ -1,0 +1,118 @@
+import type { Server } from "node:http";
+import { serve } from "@hono/node-server";
+import type { ContainerDriver } from "@mcp-broker/container-manager";
+import { redisOptions, type SessionStore } from "@mcp-broker/session-store";
+import { type Job, Queue, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { ReaperConfig } from "./config.js";
+import { createDashboard, DASHBOARD_PATH } from "./dashboard.js";
+import { createMetrics, type ReaperMetrics } from "./metrics.js";
+import { type SweepResult, sweep } from "./sweep.js";
+
+export const QUEUE_NAME = "reaper";
+export const SCHEDULER_ID = "sweep-every-interval";
+
+export interface Reaper {
+  queue: Queue;
+  worker: Worker<unknown, SweepResult>;
+  metrics: ReaperMetrics;
+  dashboardUrl: string;
+  /** Lets a running sweep finish, then closes the worker, queue, dashboard and connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a reaper: a BullMQ job scheduler that adds a `sweep` job every REAP_INTERVAL_SECONDS
+ * (upserted by id, so any number of reapers keep one schedule), a worker that runs each job
+ * once across all reapers, and the dashboard.
+ */
+export async function startReaper(deps: {
+  config: ReaperConfig;
+  store: SessionStore;
+  driver: ContainerDriver;
+  logger: Logger;
+}): Promise<Reaper> {
+  const { config, store, driver, logger } = deps;
+  const metrics = createMetrics();
+  // BullMQ's blocking worker connection must retry forever (maxRetriesPerRequest: null).
+  const connection = new Redis(config.REDIS_URL, {
+    ...redisOptions(config.REDIS_COMMAND_TIMEOUT_MS),
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+  });
+  connection.on("error", (error) => logger.debug({ err: error.message }, "queue connection error"));
+  const prefix = `${config.REDIS_PREFIX}bull`;
+
+  const queue = new Queue(QUEUE_NAME, { connection, prefix });
+  queue.on("error", (error) => logger.warn({ err: error.message }, "queue error"));
+  await queue.upsertJobScheduler(
+    SCHEDULER_ID,
+    { every: config.REAP_INTERVAL_SECONDS * 1000 },
+    {
+      name: "sweep",
+      opts: {
+        attempts: 5,
+        backoff: { type: "exponential", delay: 2000 },
+        removeOnComplete: { count: 500 },
+        removeOnFail: { count: 1000 },
+      },
+    },
+  );
+
+  const worker = new Worker<unknown, SweepResult>(
+    QUEUE_NAME,
+    async (job: Job) => {
+      const log = logger.child({ job: job.id });
+      const result = await sweep({ config, store, driver, log });
+      metrics.record(result);
+      if (result.failures.length > 0) {
+        await job.log(`containers that refused to stop: ${JSON.stringify(result.failures)}`);
+      }
+      log.info(result, "sweep done");
+      return result;
+    },
+    { connection: connection.duplicate(), prefix, concurrency: 1 },
+  );
+  worker.on("failed", (job, error) => {
+    metrics.sweeps.inc({ outcome: "failed" });
+    logger.warn({ job: job?.id, attempt: job?.attemptsMade, err: error.message }, "sweep failed; BullMQ retries it");
+  });
+  worker.on("error", (error) => logger.warn({ err: error.message }, "worker error"));
+
+  const dashboard = createDashboard({
+    queue,
+    metrics,
+    user: config.DASHBOARD_USER,
+    password: config.DASHBOARD_PASSWORD,
+  });
+  // Without a password the dashboard (which can retry and delete jobs) is reachable from this host only.
+  const host = config.DASHBOARD_PASSWORD ? config.DASHBOARD_HOST : "127.0.0.1";
+  if (!config.DASHBOARD_PASSWORD) {
+    logger.warn("DASHBOARD_PASSWORD is not set: the dashboard listens on 127.0.0.1 only, without authentication");
+  }
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: dashboard.fetch, port: config.DASHBOARD_PORT, hostname: host }, () =>
+      resolve(s as Server),
+    ) as Server;
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.DASHBOARD_PORT;
+  const dashboardUrl = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}${DASHBOARD_PATH}`;
+
+  return {
+    queue,
+    worker,
+    metrics,
+    dashboardUrl,
+    async close() {
+      await worker.close(); // waits for the running sweep
+      await queue.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      connection.disconnect();
+    },
+  };
+}

@@ -1,0 +1,155 @@
+import { randomUUID } from "node:crypto";
+import { DockerDriver } from "@mcp-broker/container-manager";
+import { SessionStore } from "@mcp-broker/session-store";
+import { docker, images, removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support";
+import { pino } from "pino";
+import { type SweepConfig, sweep } from "./sweep.js";
+
+const INIT = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } };
+
+describe("sweep on real Redis and real containers", () => {
+  let redis: TestRedis;
+  let store: SessionStore;
+  const deployment = `r${randomUUID().slice(0, 8)}`;
+  const driver = new DockerDriver({ image: images.stub, deployment, pullMissing: false, readinessTimeoutMs: 20_000 });
+  const config: SweepConfig = {
+    SESSION_IDLE_TTL_SECONDS: 60,
+    CONTAINER_IDLE_TTL_SECONDS: 60,
+    REAP_BATCH_SIZE: 50,
+    REAP_MAX_BATCHES: 4,
+    ORPHAN_GRACE_SECONDS: 0,
+  };
+  const run = (now = Date.now()) => sweep({ config, store, driver, log: pino({ level: "silent" }) }, now);
+  const minutesAgo = (n: number) => Date.now() - n * 60_000;
+
+  beforeAll(async () => {
+    await requireDocker(images.stub);
+    redis = await startRedis();
+    store = SessionStore.connect(redis.url, { prefix: redis.prefix, sessionIdleTtlSeconds: 60 });
+  });
+  afterAll(async () => {
+    await store?.close();
+    await removeLabelled(`mcp-broker.deployment=${deployment}`);
+    await redis?.stop();
+  });
+
+  /** A user with a real container and route, and one upstream session opened on it. */
+  async function userWithSession(userId: string) {
+    const backend = await driver.ensure({ userId, apiKey: `ol_api_${userId}` });
+    await store.setRoute({ userId, ...backend });
+    const init = await fetch(backend.endpoint, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: INIT }),
+    });
+    await init.text();
+    const upstream = init.headers.get("mcp-session-id") as string;
+    const session = await store.createSession({
+      userId,
+      upstreamSessionId: upstream,
+      initializeParams: INIT,
+      protocolVersion: "2025-06-18",
+    });
+    return { backend, session, upstream };
+  }
+
+  const upstreamStatus = async (endpoint: string, upstream: string) =>
+    (
+      await fetch(endpoint, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-session-id": upstream,
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }),
+      }).then(async (r) => {
+        await r.text();
+        return r;
+      })
+    ).status;
+
+  it("ends idle sessions upstream and in Redis, and keeps what was used since the cutoff", async () => {
+    const idle = await userWithSession(`idle${randomUUID().slice(0, 6)}`);
+    const busy = await userWithSession(`busy${randomUUID().slice(0, 6)}`);
+    await store.touch(idle.session.userId, idle.session.id, minutesAgo(2));
+    await store.touch(idle.session.userId, undefined, minutesAgo(0)); // its container stays in use
+    await store.touch(busy.session.userId, busy.session.id, minutesAgo(0));
+
+    const result = await run();
+    expect(result.sessionsEnded).toBe(1);
+    expect(result.upstreamDeletesFailed).toBe(0);
+    expect(await store.getSession(idle.session.userId, idle.session.id)).toBeNull();
+    expect(await upstreamStatus(idle.backend.endpoint, idle.upstream)).toBe(404);
+    expect(await store.getSession(busy.session.userId, busy.session.id)).not.toBeNull();
+    expect(await upstreamStatus(busy.backend.endpoint, busy.upstream)).toBe(200);
+  });
+
+  it("removes idle containers with their routes and keeps containers in use", async () => {
+    const idle = await userWithSession(`cidle${randomUUID().slice(0, 6)}`);
+    const busy = await userWithSession(`cbusy${randomUUID().slice(0, 6)}`);
+    await store.touch(idle.session.userId, undefined, minutesAgo(2));
+
+    const result = await run();
+    expect(result.containersStopped).toBe(1);
+    expect(await driver.inspect(idle.backend.containerId)).toBeNull();
+    expect(await store.getRoute(idle.session.userId)).toBeNull();
+    expect((await driver.inspect(busy.backend.containerId))?.running).toBe(true);
+    expect((await store.getRoute(busy.session.userId))?.state).toBe("ready");
+  });
+
+  it("leaves an idle container alone while a gateway holds the user's lock (starting or recovering)", async () => {
+    const user = await userWithSession(`locked${randomUUID().slice(0, 6)}`);
+    await store.touch(user.session.userId, undefined, minutesAgo(2));
+    const token = (await store.locks.tryAcquire(user.session.userId, 30_000)) as string;
+    expect((await run()).containersStopped).toBe(0);
+    expect((await driver.inspect(user.backend.containerId))?.running).toBe(true);
+    await store.locks.release(user.session.userId, token);
+    expect((await run()).containersStopped).toBe(1);
+  });
+
+  it("removes a labelled container Redis does not know, and a route whose container is gone", async () => {
+    const orphanUser = `orphan${randomUUID().slice(0, 6)}`;
+    const orphan = await driver.ensure({ userId: orphanUser, apiKey: "ol_api_orphan" }); // never routed: a crash
+    const staleUser = `stale${randomUUID().slice(0, 6)}`;
+    const stale = await driver.ensure({ userId: staleUser, apiKey: "ol_api_stale" });
+    await store.setRoute({ userId: staleUser, ...stale });
+    await docker.getContainer(stale.containerId).remove({ force: true }); // removed behind Redis's back
+
+    const result = await run();
+    expect(result.orphansRemoved).toBeGreaterThanOrEqual(1);
+    expect(await driver.inspect(orphan.containerId)).toBeNull();
+    expect(result.staleRoutesRemoved).toBe(1);
+    expect(await store.getRoute(staleUser)).toBeNull();
+  });
+
+  it("spares a young unrouted container (it may be starting) until the grace period passes", async () => {
+    const young = await driver.ensure({ userId: `young${randomUUID().slice(0, 6)}`, apiKey: "ol_api_young" });
+    const graceful = { ...config, ORPHAN_GRACE_SECONDS: 300 };
+    await sweep({ config: graceful, store, driver, log: pino({ level: "silent" }) });
+    expect((await driver.inspect(young.containerId))?.running).toBe(true);
+    await run();
+    expect(await driver.inspect(young.containerId)).toBeNull();
+  });
+
+  it("bounds one sweep's work in batches and says when it left some for the next", async () => {
+    const old = minutesAgo(5);
+    await Promise.all(
+      Array.from({ length: 230 }, async (_, i) => {
+        const session = await store.createSession({
+          userId: `bulk${i % 10}`,
+          upstreamSessionId: `up${i}`,
+          initializeParams: INIT,
+          protocolVersion: "2025-06-18",
+        });
+        await store.touch(session.userId, session.id, old);
+      }),
+    );
+    const first = await run();
+    expect(first.sessionsEnded).toBe(200); // 4 batches of 50
+    expect(first.truncated).toBe(true);
+    const second = await run();
+    expect(second.sessionsEnded).toBe(30);
+    expect(second.truncated).toBe(false);
+  });
+});

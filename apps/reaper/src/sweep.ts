@@ -1,0 +1,173 @@
+import type { ContainerDriver } from "@mcp-broker/container-manager";
+import type { ClaimedSession, SessionStore } from "@mcp-broker/session-store";
+import type { Logger } from "pino";
+import type { ReaperConfig } from "./config.js";
+
+export type SweepConfig = Pick<
+  ReaperConfig,
+  | "SESSION_IDLE_TTL_SECONDS"
+  | "CONTAINER_IDLE_TTL_SECONDS"
+  | "REAP_BATCH_SIZE"
+  | "REAP_MAX_BATCHES"
+  | "ORPHAN_GRACE_SECONDS"
+>;
+
+export interface SweepDeps {
+  config: SweepConfig;
+  store: SessionStore;
+  driver: ContainerDriver;
+  log: Logger;
+}
+
+/** What one sweep did: the job's return value, shown on the dashboard. */
+export interface SweepResult {
+  sessionsEnded: number;
+  upstreamDeletesFailed: number;
+  containersStopped: number;
+  orphansRemoved: number;
+  staleRoutesRemoved: number;
+  /** Containers that refused to stop: given back to the idle index, retried next sweep. */
+  failures: Array<{ containerId: string; user: string; reason: string }>;
+  /** True when a limit of batches was reached and more work waits for the next sweep. */
+  truncated: boolean;
+  durationMs: number;
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++] as T);
+  });
+  await Promise.all(runners);
+}
+
+/**
+ * One reaper pass (DESIGN.md "Reaper"). Every claim is atomic in Redis, so a request that
+ * touches a session or route before the claim keeps it, and one that arrives after finds it
+ * gone and re-creates it; routes are claimed under the user's lock, so no gateway starts or
+ * recovers that user's server while its container is being removed.
+ */
+export async function sweep(deps: SweepDeps, now = Date.now()): Promise<SweepResult> {
+  const started = performance.now();
+  const result: SweepResult = {
+    sessionsEnded: 0,
+    upstreamDeletesFailed: 0,
+    containersStopped: 0,
+    orphansRemoved: 0,
+    staleRoutesRemoved: 0,
+    failures: [],
+    truncated: false,
+    durationMs: 0,
+  };
+  await endIdleSessions(deps, now, result);
+  await stopIdleContainers(deps, now, result);
+  await removeOrphansAndStaleRoutes(deps, now, result);
+  result.durationMs = Math.round(performance.now() - started);
+  return result;
+}
+
+async function endIdleSessions({ config, store, log }: SweepDeps, now: number, result: SweepResult) {
+  const cutoff = now - config.SESSION_IDLE_TTL_SECONDS * 1000;
+  for (let batch = 0; batch < config.REAP_MAX_BATCHES; batch++) {
+    const claimed = await store.claimExpiredSessions(cutoff, config.REAP_BATCH_SIZE);
+    result.sessionsEnded += claimed.length;
+    await eachLimited(claimed, 16, async (session) => {
+      if (!(await endUpstream(store, session))) result.upstreamDeletesFailed++;
+    });
+    if (claimed.length < config.REAP_BATCH_SIZE) return;
+  }
+  result.truncated = true;
+  log.warn({ limit: config.REAP_MAX_BATCHES * config.REAP_BATCH_SIZE }, "more idle sessions than one sweep ends");
+}
+
+/** Best effort: the upstream server frees the session now rather than at its own timeout. */
+async function endUpstream(store: SessionStore, session: ClaimedSession): Promise<boolean> {
+  if (!session.upstreamSessionId) return true;
+  const route = await store.getRoute(session.userId);
+  if (route?.state !== "ready") return true; // its server is gone or going: nothing to end
+  try {
+    const response = await fetch(route.endpoint, {
+      method: "DELETE",
+      headers: {
+        "mcp-session-id": session.upstreamSessionId,
+        ...(session.protocolVersion ? { "mcp-protocol-version": session.protocolVersion } : {}),
+      },
+      signal: AbortSignal.timeout(5000),
+    });
+    await response.body?.cancel();
+    // 404: the server had already forgotten it; 405: the server does not support DELETE.
+    return response.ok || response.status === 404 || response.status === 405;
+  } catch {
+    return false;
+  }
+}
+
+async function stopIdleContainers({ config, store, driver, log }: SweepDeps, now: number, result: SweepResult) {
+  const cutoff = now - config.CONTAINER_IDLE_TTL_SECONDS * 1000;
+  for (let batch = 0; batch < config.REAP_MAX_BATCHES; batch++) {
+    const claims = await store.claimIdleRoutes(cutoff, config.REAP_BATCH_SIZE, 120_000);
+    await eachLimited(claims, 8, async (claim) => {
+      try {
+        await driver.remove(claim.containerId);
+        await store.finishRouteRemoval(claim);
+        result.containersStopped++;
+        log.info(
+          { user: claim.userId.slice(0, 12), container: claim.containerId.slice(0, 12) },
+          "idle container removed",
+        );
+      } catch (error) {
+        await store.abandonRouteRemoval(claim);
+        const reason = (error as Error).message;
+        result.failures.push({ containerId: claim.containerId, user: claim.userId.slice(0, 12), reason });
+        log.warn(
+          { container: claim.containerId.slice(0, 12), err: reason },
+          "idle container refused to stop; will retry",
+        );
+      }
+    });
+    if (claims.length < config.REAP_BATCH_SIZE) return;
+  }
+  result.truncated = true;
+}
+
+async function removeOrphansAndStaleRoutes(
+  { config, store, driver, log }: SweepDeps,
+  now: number,
+  result: SweepResult,
+) {
+  const managed = await driver.listManaged();
+  const byId = new Set(managed.map((container) => container.id));
+
+  // Containers Redis does not route to: left behind by a crash between start and route write,
+  // or by a lost Redis. Young ones may be starting right now, and a held lock means a gateway
+  // is working on that user: both are left alone.
+  for (const container of managed) {
+    if (now - container.createdAt < config.ORPHAN_GRACE_SECONDS * 1000) continue;
+    const route = await store.getRoute(container.userId);
+    if (route?.containerId === container.id) continue;
+    const token = await store.locks.tryAcquire(container.userId, 60_000);
+    if (!token) continue;
+    try {
+      if ((await store.getRoute(container.userId))?.containerId === container.id) continue;
+      await driver.remove(container.id);
+      result.orphansRemoved++;
+      log.info({ container: container.id.slice(0, 12) }, "orphaned container removed");
+    } finally {
+      await store.locks.release(container.userId, token);
+    }
+  }
+
+  // Routes whose container is gone (removed by hand, engine reset): confirm, then drop.
+  for await (const users of store.routeUserIds(config.REAP_BATCH_SIZE)) {
+    for (const userId of users) {
+      const route = await store.getRoute(userId);
+      if (!route || byId.has(route.containerId)) continue;
+      if (await driver.inspect(route.containerId)) continue; // created after the listing
+      if (await store.deleteRoute(userId, route.containerId)) {
+        result.staleRoutesRemoved++;
+        log.info({ user: userId.slice(0, 12) }, "stale route removed");
+      }
+    }
+  }
+}
