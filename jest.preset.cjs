@@ -8,6 +8,8 @@ const workspaces = {
   "@mcp-broker/container-manager": "packages/container-manager/src/index.ts",
   "@mcp-broker/test-support": "test/support/src/index.ts",
   "@mcp-broker/outline-stub": "apps/outline-stub/src/index.ts",
+  "@mcp-broker/gateway": "apps/gateway/src/index.ts",
+  "@mcp-broker/reaper": "apps/reaper/src/index.ts",
 };
 
 module.exports = {

@@ -147,8 +147,10 @@ export class Broker {
     log: Logger,
     session: BrokerSession | null,
     request: Omit<UpstreamRequest, "endpoint">,
+    options: { startServer?: boolean } = {},
   ): Promise<UpstreamAnswer> {
-    let route = await this.ensureRoute(user, log);
+    const mayStart = options.startServer ?? true;
+    let route = mayStart ? await this.ensureRoute(user, log) : await this.#runningRoute(user);
     let current = session;
     let recoveredContainer = false;
     let recoveredSession = false;
@@ -161,6 +163,7 @@ export class Broker {
       } catch (error) {
         const failure = connectionFailure(error);
         if (!failure || recoveredContainer || request.signal?.aborted) throw upstreamFailure(error);
+        if (!mayStart) throw noStream();
         // A broken connection may have delivered the request; retry only if the server is gone.
         if (failure === "lost" && (await this.#alive(route))) throw upstreamFailure(error);
         recoveredContainer = true;
@@ -199,10 +202,26 @@ export class Broker {
     await this.deps.store.deleteSession(user.id, session.id);
   }
 
+  async #runningRoute(user: User): Promise<Route> {
+    const route = await this.deps.store.getRoute(user.id);
+    if (!usable(route)) throw noStream();
+    return route;
+  }
+
   async #alive(route: Route): Promise<boolean> {
     const container = await this.deps.driver.inspect(route.containerId).catch(() => null);
     return container?.running ?? false;
   }
+}
+
+/**
+ * A GET stream only listens: it must not start (or keep alive) a server the reaper stopped as
+ * idle. MCP lets a server answer GET with 405 when it offers no stream; clients then use POST.
+ */
+function noStream(): HttpError {
+  return new HttpError(405, RPC.server, "No server-to-client stream: your MCP server is not running", {
+    Allow: "POST, DELETE",
+  });
 }
 
 function usable(route: Route | null, stale?: Route): route is Route {

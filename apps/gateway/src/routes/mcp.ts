@@ -62,7 +62,11 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
   };
 
   /** Streams an upstream answer to the client, restoring ids and keeping the route warm. */
-  const respond = (c: Ctx, answer: UpstreamAnswer, options: { sessionId?: string; ids?: IdMap } = {}) => {
+  const respond = (
+    c: Ctx,
+    answer: UpstreamAnswer,
+    options: { sessionId?: string; ids?: IdMap; listenOnly?: boolean } = {},
+  ) => {
     const headers = clientHeaders(answer.headers, options.sessionId);
     const ids = options.ids;
     if (typeof answer.body === "string") {
@@ -81,9 +85,10 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
     let stream = webBody(answer.body);
     if (ids?.size) stream = stream.pipeThrough(restoreIdsInSse(ids));
     if (isEventStream(answer.headers)) {
+      // A POST stream is work in progress and keeps the route warm; a GET stream only listens.
       stream = keepWarm(
         stream,
-        touchEveryMs,
+        options.listenOnly ? 0 : touchEveryMs,
         () => touch(c, answer.session),
         (error) => c.get("log").info({ err: error.message }, "upstream event stream broke; ending it for the client"),
       );
@@ -192,18 +197,24 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
     const session = await store.getSession(user.id, clientSessionId);
     if (!session) throw sessionNotFound();
     touch(c, session);
-    const answer = await broker.exchange(user, c.get("log"), session, {
-      method: "GET",
-      headers: headersFor(c, user),
-      signal: c.req.raw.signal,
-      headersTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
-      bodyTimeoutMs: 0, // a GET stream may stay quiet for hours
-    });
+    const answer = await broker.exchange(
+      user,
+      c.get("log"),
+      session,
+      {
+        method: "GET",
+        headers: headersFor(c, user),
+        signal: c.req.raw.signal,
+        headersTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+        bodyTimeoutMs: 0, // a GET stream may stay quiet for hours
+      },
+      { startServer: false },
+    );
     if (answer.status !== 200 || !isEventStream(answer.headers)) {
       if (typeof answer.body !== "string") await answer.body.dump();
       return notOffered(`The MCP server offers no stream for this session (status ${answer.status})`);
     }
-    return respond(c, answer);
+    return respond(c, answer, { listenOnly: true });
   });
 
   app.delete("/mcp", async (c) => {
@@ -229,8 +240,8 @@ function restoreInText(text: string, ids: IdMap): string {
 }
 
 /**
- * Passes a long-lived event stream through, calling `tick` every `everyMs` while it is open and
- * once when it ends, so a user busy in one long tool call is not reaped as idle. An upstream
+ * Passes a long-lived event stream through, calling `tick` every `everyMs` (0: never) while it
+ * is open and once when it ends, so a user busy in one long tool call is not reaped as idle. An upstream
  * that dies mid-stream (container killed) ends the client's stream cleanly: SSE clients then
  * reconnect, and the reconnect is recovered like any request.
  */
@@ -241,16 +252,21 @@ function keepWarm(
   onBroken: (error: Error) => void,
 ): ReadableStream<Uint8Array> {
   const reader = stream.getReader();
-  const timer = setInterval(tick, everyMs);
-  timer.unref();
+  const timer = everyMs > 0 ? setInterval(tick, everyMs) : undefined;
+  timer?.unref();
+  let open = true;
   const stop = () => {
+    if (!open) return false;
+    open = false;
     clearInterval(timer);
-    tick();
+    if (timer) tick();
+    return true;
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const { done, value } = await reader.read();
+        if (!open) return; // cancelled by the client while reading
         if (done) {
           stop();
           controller.close();
@@ -258,9 +274,10 @@ function keepWarm(
           controller.enqueue(value);
         }
       } catch (error) {
-        stop();
-        onBroken(error as Error);
-        controller.close();
+        if (stop()) {
+          onBroken(error as Error);
+          controller.close();
+        }
       }
     },
     async cancel(reason) {
