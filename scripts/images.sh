@@ -3,7 +3,10 @@
 #   mcp-broker/node-base:local     official node:22-slim when it can be pulled, else a root
 #                                  filesystem assembled from this host's node binary
 #   mcp-broker/redis:local         official redis:7 when it can be pulled, else host redis-server
+#   mcp-broker/nginx:local         official nginx when it can be pulled, else host nginx
 #   mcp-broker/outline-stub:local  apps/outline-stub/Dockerfile on the node base
+#   mcp-broker/gateway:local       Dockerfile (APP=gateway) on the node base
+#   mcp-broker/reaper:local        Dockerfile (APP=reaper) on the node base
 # Idempotent: base images are made once (FORCE=1 remakes them); app images are rebuilt each run
 # (Docker's layer cache makes an unchanged rebuild take about a second).
 set -euo pipefail
@@ -11,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 NODE_BASE=${NODE_BASE_IMAGE:-mcp-broker/node-base:local}
 REDIS_BASE=${REDIS_IMAGE:-mcp-broker/redis:local}
+NGINX_BASE=${NGINX_IMAGE:-mcp-broker/nginx:local}
 STUB=${STUB_IMAGE:-mcp-broker/outline-stub:local}
 
 log() { printf '[images] %s\n' "$*" >&2; }
@@ -18,6 +22,11 @@ log() { printf '[images] %s\n' "$*" >&2; }
 docker info >/dev/null 2>&1 || { log "no Docker engine answers (is dockerd running?)"; exit 1; }
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
+# Bumped when what the host-built base holds changes, so an older local base is rebuilt.
+BASE_REVISION=4
+base_current() {
+  [ "$(docker image inspect --format '{{ index .Config.Labels "mcp-broker.base" }}' "$1" 2>/dev/null)" = "$BASE_REVISION" ]
+}
 
 # Copies a binary and every shared library it links into a root filesystem.
 add_binary() {
@@ -49,7 +58,7 @@ import_root() {
 
 try_pull() { timeout 120 docker pull -q "$1" >/dev/null 2>&1 && docker tag "$1" "$2"; }
 
-if have "$NODE_BASE" && [ -z "${FORCE:-}" ]; then
+if base_current "$NODE_BASE" && [ -z "${FORCE:-}" ]; then
   log "$NODE_BASE present"
 elif try_pull node:22-slim "$NODE_BASE"; then
   log "$NODE_BASE <- node:22-slim"
@@ -57,25 +66,63 @@ else
   root=$(new_root)
   add_binary "$root" "$(command -v node)"
   mkdir -p "$root/usr/bin" && [ -e "$root/usr/bin/node" ] || ln -s "$(readlink -f "$(command -v node)")" "$root/usr/bin/node"
+  # npm too (and env, its shebang), so Dockerfiles can install production dependencies in a build stage.
+  add_binary "$root" /usr/bin/env
+  npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+  mkdir -p "$root/usr/lib/node_modules" && cp -a "$npm_dir" "$root/usr/lib/node_modules/npm"
+  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/bin/npm"
   import_root "$root" "$NODE_BASE" \
-    --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'WORKDIR /app' --change 'CMD ["node"]'
+    --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'WORKDIR /app' --change 'CMD ["node"]' \
+    --change "LABEL mcp-broker.base=$BASE_REVISION"
   log "$NODE_BASE <- host node $(node --version)"
 fi
 
-if have "$REDIS_BASE" && [ -z "${FORCE:-}" ]; then
+if base_current "$REDIS_BASE" && [ -z "${FORCE:-}" ]; then
   log "$REDIS_BASE present"
-elif try_pull redis:7 "$REDIS_BASE"; then
+elif try_pull redis:7 "$REDIS_BASE" && [ -z "${FORCE:-}" ]; then
   log "$REDIS_BASE <- redis:7"
 else
   command -v redis-server >/dev/null || { log "redis-server not on PATH: apt-get install -y redis-server"; exit 1; }
   root=$(new_root)
   add_binary "$root" "$(command -v redis-server)"
+  add_binary "$root" "$(command -v redis-cli)" # for health checks
   import_root "$root" "$REDIS_BASE" \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'WORKDIR /data' --change 'USER 1000:1000' \
-    --change 'EXPOSE 6379' --change 'CMD ["redis-server", "--protected-mode", "no"]'
+    --change 'EXPOSE 6379' --change 'CMD ["redis-server", "--protected-mode", "no"]' \
+    --change "LABEL mcp-broker.base=$BASE_REVISION"
   log "$REDIS_BASE <- host $(redis-server --version | cut -d' ' -f3)"
 fi
 
-[ -f apps/outline-stub/dist/bundle/server.mjs ] || npm run build -w @mcp-broker/outline-stub >/dev/null
-docker build -q --build-arg NODE_IMAGE="$NODE_BASE" -t "$STUB" apps/outline-stub >/dev/null 2>&1 || docker build --build-arg NODE_IMAGE="$NODE_BASE" -t "$STUB" apps/outline-stub
-log "$STUB built"
+if base_current "$NGINX_BASE" && [ -z "${FORCE:-}" ]; then
+  log "$NGINX_BASE present"
+elif try_pull nginx:1.27 "$NGINX_BASE"; then
+  log "$NGINX_BASE <- nginx:1.27"
+else
+  command -v nginx >/dev/null || { log "nginx not on PATH: apt-get install -y nginx"; exit 1; }
+  root=$(new_root)
+  add_binary "$root" "$(command -v nginx)"
+  mkdir -p "$root/etc/nginx" "$root/var/log/nginx" "$root/var/lib/nginx" "$root/run"
+  cp /etc/nginx/mime.types "$root/etc/nginx/"
+  chown -R 1000:1000 "$root/var/log/nginx" "$root/var/lib/nginx" "$root/run"
+  import_root "$root" "$NGINX_BASE" \
+    --change 'ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/bin' \
+    --change 'CMD ["nginx", "-g", "daemon off;"]' --change "LABEL mcp-broker.base=$BASE_REVISION"
+  log "$NGINX_BASE <- host $(nginx -v 2>&1 | cut -d' ' -f3)"
+fi
+
+# App images need the apps built on the host first (their dist/ folders are copied in).
+[ -f apps/outline-stub/dist/bundle/server.mjs ] && [ -f apps/gateway/dist/main.js ] && [ -f apps/reaper/dist/main.js ] \
+  || npm run build >/dev/null
+build() { # tag, context, extra args...
+  local tag=$1 context=$2; shift 2
+  docker build -q "$@" -t "$tag" "$context" >/dev/null 2>&1 || docker build "$@" -t "$tag" "$context"
+  log "$tag built"
+}
+# Where the npm registry sits behind a TLS-intercepting proxy, npm inside the build needs the
+# host's CA bundle; the host-built base image carries /etc/ssl/certs.
+cafile=$(npm config get cafile 2>/dev/null | grep '^/' || true)
+build "$STUB" apps/outline-stub --build-arg NODE_IMAGE="$NODE_BASE"
+for app in gateway reaper; do
+  build "mcp-broker/$app:local" . --build-arg NODE_IMAGE="$NODE_BASE" --build-arg APP=$app \
+    ${cafile:+--build-arg NPM_CAFILE=$cafile}
+done

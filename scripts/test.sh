@@ -11,7 +11,8 @@ npx turbo run build --output-logs=errors-only || exit 1
 bash scripts/images.sh || exit 1
 # One workspace at a time: the suites start containers and time SSE progress events, and a
 # two-core machine running them all at once measures the machine, not the code.
-npx turbo run test --concurrency=1 --continue --output-logs=full --ui=stream
+# Bounded, so a hung suite fails CI instead of eating its time.
+timeout 1800 npx turbo run test --concurrency=1 --continue --output-logs=full --ui=stream
 status=$?
 node scripts/test-summary.mjs || status=1
 exit $status

@@ -39,7 +39,8 @@ export class ConfigError extends Error {
 
 /** Parses the environment once; every problem is reported together, by variable name. */
 export function loadConfig(env: NodeJS.ProcessEnv): ReaperConfig {
-  const parsed = schema.safeParse(env);
+  // An empty variable (`FOO=` in .env or compose) means "not set": its default applies.
+  const parsed = schema.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== "")));
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   }

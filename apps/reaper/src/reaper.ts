@@ -60,6 +60,7 @@ export async function startReaper(deps: {
     },
   );
 
+  const workerConnection = connection.duplicate();
   const worker = new Worker<unknown, SweepResult>(
     QUEUE_NAME,
     async (job: Job) => {
@@ -72,7 +73,7 @@ export async function startReaper(deps: {
       log.info(result, "sweep done");
       return result;
     },
-    { connection: connection.duplicate(), prefix, concurrency: 1 },
+    { connection: workerConnection, prefix, concurrency: 1 },
   );
   worker.on("failed", (job, error) => {
     metrics.sweeps.inc({ outcome: "failed" });
@@ -112,6 +113,8 @@ export async function startReaper(deps: {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      // BullMQ leaves connections it was given open; they are ours to close.
+      workerConnection.disconnect();
       connection.disconnect();
     },
   };
