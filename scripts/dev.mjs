@@ -13,7 +13,9 @@ const say = (line) => process.stdout.write(`[dev] ${line}\n`);
 const run = (cmd, args, options = {}) => execFileSync(cmd, args, { cwd: root, stdio: "inherit", ...options });
 const quiet = (cmd, args) => {
   try {
-    return execFileSync(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    return execFileSync(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
+      .toString()
+      .trim();
   } catch {
     return null;
   }
@@ -33,7 +35,9 @@ const cleanups = [];
 const hasDocker = quiet("docker", ["info", "--format", "{{.ServerVersion}}"]) !== null;
 
 say("building (turbo caches what has not changed)");
-run("npx", ["turbo", "run", "build", "--output-logs=errors-only"], { env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" } });
+run("npx", ["turbo", "run", "build", "--output-logs=errors-only"], {
+  env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" },
+});
 if (hasDocker) run("bash", ["scripts/images.sh"]);
 
 let redisUrl = process.env.REDIS_URL;
@@ -48,9 +52,13 @@ if (!redisUrl) {
     cleanups.push(() => quiet("docker", ["rm", "-f", name]));
     say(`Redis: container ${name} on 127.0.0.1:${port}`);
   } else if (onPath("redis-server")) {
-    const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-      stdio: "ignore",
-    });
+    const child = spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      {
+        stdio: "ignore",
+      },
+    );
     cleanups.push(() => child.kill("SIGTERM"));
     say(`Redis: redis-server (pid ${child.pid}) on 127.0.0.1:${port}`);
   } else {
@@ -84,16 +92,24 @@ const env = {
 const config = gatewayPkg.loadConfig(env);
 const driver = gatewayPkg.createDriver(config, logger);
 const gateway = await gatewayPkg.startGateway(config, logger, { driver });
-const reaperConfig = reaperPkg.loadConfig({ DASHBOARD_HOST: "127.0.0.1", ...env, DASHBOARD_PORT: process.env.DASHBOARD_PORT ?? "3001" });
+const reaperConfig = reaperPkg.loadConfig({
+  DASHBOARD_HOST: "127.0.0.1",
+  ...env,
+  DASHBOARD_PORT: process.env.DASHBOARD_PORT ?? "3001",
+});
 const reaperStore = gatewayPkg.createStore(config, logger);
 const reaper = await reaperPkg.startReaper({ config: reaperConfig, store: reaperStore, driver, logger });
 
 const demoKey = `ol_api_demo_${randomBytes(12).toString("hex")}`;
-say(`backends: ${config.BACKEND_DRIVER === "docker" ? `containers of ${config.BACKEND_IMAGE}` : "outline-stub processes"}`);
+say(
+  `backends: ${config.BACKEND_DRIVER === "docker" ? `containers of ${config.BACKEND_IMAGE}` : "outline-stub processes"}`,
+);
 say(`gateway:   ${gateway.url}`);
 say(`dashboard: ${reaper.dashboardUrl}`);
 say("connect Claude Code with:");
-process.stdout.write(`  claude mcp add --transport http Outline ${gateway.url} --header "X-Outline-API-Key: ${demoKey}"\n`);
+process.stdout.write(
+  `  claude mcp add --transport http Outline ${gateway.url} --header "X-Outline-API-Key: ${demoKey}"\n`,
+);
 say("ready (Ctrl-C stops everything)");
 
 let stopping = false;

@@ -87,6 +87,9 @@ const schema = z
     }
   });
 
+/** Every variable name the gateway reads (the docs test checks README and .env.example list them). */
+export const GATEWAY_VARIABLES = Object.keys(schema.shape);
+
 export type GatewayConfig = Readonly<
   z.infer<typeof schema> & {
     /** Values of BACKEND_ENV_PASSTHROUGH variables, read once here. */

@@ -29,6 +29,9 @@ const schema = z.object({
   DASHBOARD_PASSWORD: z.string().default(""),
 });
 
+/** Every variable name the reaper reads (the docs test checks README and .env.example list them). */
+export const REAPER_VARIABLES = Object.keys(schema.shape);
+
 export type ReaperConfig = Readonly<z.infer<typeof schema>>;
 
 export class ConfigError extends Error {

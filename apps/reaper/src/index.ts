@@ -1,4 +1,4 @@
-export { ConfigError, loadConfig, type ReaperConfig } from "./config.js";
+export { ConfigError, loadConfig, REAPER_VARIABLES, type ReaperConfig } from "./config.js";
 export { DASHBOARD_PATH } from "./dashboard.js";
 export { QUEUE_NAME, type Reaper, SCHEDULER_ID, startReaper } from "./reaper.js";
 export { type SweepDeps, type SweepResult, sweep } from "./sweep.js";
