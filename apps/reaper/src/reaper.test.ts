@@ -42,11 +42,11 @@ describe("reaper processes: BullMQ scheduling and the dashboard", () => {
 
   it("runs each scheduled sweep exactly once across two reaper processes", async () => {
     const processedBy = new Map<string, number[]>();
-    reapers.forEach((reaper, index) =>
+    for (const [index, reaper] of reapers.entries()) {
       reaper.worker.on("completed", (job) => {
         processedBy.set(job.id as string, [...(processedBy.get(job.id as string) ?? []), index]);
-      }),
-    );
+      });
+    }
     await eventually(() => processedBy.size, { timeoutMs: 15_000, until: (n) => n >= 4 });
     for (const [, workers] of processedBy) expect(workers).toHaveLength(1);
     const completed = await reapers[0]?.queue.getCompleted(0, 100);
