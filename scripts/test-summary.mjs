@@ -17,7 +17,8 @@ let failed = 0;
 let skipped = 0;
 const missing = [];
 for (const dir of dirs) {
-  if (!existsSync(join(root, dir, "package.json"))) continue;
+  const manifest = join(root, dir, "package.json");
+  if (!existsSync(manifest) || !JSON.parse(readFileSync(manifest, "utf8")).scripts?.test) continue;
   const file = join(root, dir, ".jest-results.json");
   if (!existsSync(file)) {
     missing.push(dir);
