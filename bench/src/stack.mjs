@@ -1,0 +1,131 @@
+// The processes a benchmark run starts, all on 127.0.0.1, all stopped by `stopAll()`:
+// a Redis container, gateway processes, and nginx processes from the host's nginx binary.
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+
+export const root = fileURLToPath(new URL("../..", import.meta.url));
+const cleanups = [];
+
+export const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = createServer().once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
+export const docker = (...args) =>
+  execFileSync("docker", args, { stdio: ["ignore", "pipe", "pipe"] })
+    .toString()
+    .trim();
+
+async function until(what, check, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`${what} did not come up in ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+export async function startRedis() {
+  const port = await freePort();
+  const name = `mcpb-bench-redis-${process.pid}`;
+  docker(
+    "run",
+    "-d",
+    "--rm",
+    "--name",
+    name,
+    "-p",
+    `127.0.0.1:${port}:6379`,
+    "mcp-broker/redis:local",
+    "redis-server",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--protected-mode",
+    "no",
+  );
+  cleanups.push(() => docker("rm", "-f", name));
+  await until("redis", () => docker("exec", name, "redis-cli", "ping") === "PONG");
+  return { url: `redis://127.0.0.1:${port}`, name };
+}
+
+export async function startGateway(env) {
+  const port = await freePort();
+  const child = spawn(process.execPath, ["apps/gateway/dist/main.js"], {
+    cwd: root,
+    env: { ...process.env, ...env, PORT: String(port), HOST: "127.0.0.1" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  cleanups.push(() => child.kill("SIGTERM"));
+  const url = `http://127.0.0.1:${port}`;
+  await until("gateway", async () => (await fetch(`${url}/health`)).ok);
+  return { url: `${url}/mcp`, pid: child.pid, child };
+}
+
+/** nginx proxying to `upstreams` (host:port list), tuned as deploy/nginx/load-balancer.conf. */
+export async function startNginx(upstreams) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "mcpb-bench-nginx-"));
+  writeFileSync(
+    join(dir, "nginx.conf"),
+    `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  upstream targets { ${upstreams.map((u) => `server ${u};`).join(" ")} keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://targets;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+    }
+  }
+}
+`,
+  );
+  const child = spawn("nginx", ["-c", join(dir, "nginx.conf"), "-p", dir], { stdio: ["ignore", "ignore", "inherit"] });
+  cleanups.push(() => child.kill("SIGQUIT"));
+  await until("nginx", async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => null)) !== null);
+  return { url: `http://127.0.0.1:${port}` };
+}
+
+/** Resident set size of a process, in MiB. */
+export function rssMiB(pid) {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB/m);
+  return line ? Number(line[1]) / 1024 : Number.NaN;
+}
+
+export function removeDeployment(deployment) {
+  const ids = docker("ps", "-aq", "--filter", `label=mcp-broker.deployment=${deployment}`).split("\n").filter(Boolean);
+  if (ids.length) docker("rm", "-f", ...ids);
+}
+
+export async function stopAll() {
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      cleanup();
+    } catch {}
+  }
+  cleanups.length = 0;
+  await sleep(200);
+}
