@@ -178,7 +178,10 @@ async function dockerRunFloor(i) {
           params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "floor", version: "1" } },
         }),
       })
-        .then(async (r) => (await r.text(), r.status === 200))
+        .then(async (r) => {
+          await r.text();
+          return r.status === 200;
+        })
         .catch(() => false);
       if (answered) break;
       await sleep(20);

@@ -26,8 +26,6 @@ export interface GatewayApp {
   app: Hono<GatewayEnv>;
   metrics: Metrics;
   dispatcher: Dispatcher;
-  /** Requests being answered now (graceful shutdown waits for them). */
-  inFlight(): number;
 }
 
 // OAuth discovery: answering these 404 (never `{}`) makes MCP clients stop probing for OAuth
@@ -49,7 +47,6 @@ export function createApp(deps: AppDeps): GatewayApp {
   const dispatcher = deps.dispatcher ?? createDispatcher();
   const broker = new Broker({ config, store, driver, dispatcher, metrics, instanceId: randomUUID().slice(0, 8) });
   const app = new Hono<GatewayEnv>();
-  let inFlight = 0;
 
   app.use(async (c, next) => {
     const given = c.req.header("x-request-id");
@@ -57,11 +54,9 @@ export function createApp(deps: AppDeps): GatewayApp {
     c.set("requestId", requestId);
     c.set("log", logger.child({ req: requestId }));
     const started = performance.now();
-    inFlight++;
     try {
       await next();
     } finally {
-      inFlight--;
       const seconds = (performance.now() - started) / 1000;
       const status = c.res.status;
       metrics.requests.inc({ method: c.req.method, status });
@@ -120,5 +115,5 @@ export function createApp(deps: AppDeps): GatewayApp {
     return c.json(rpcErrorBody(http.rpcCode, http.message), http.status as 400, http.headers);
   });
 
-  return { app, metrics, dispatcher, inFlight: () => inFlight };
+  return { app, metrics, dispatcher };
 }

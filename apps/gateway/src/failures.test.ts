@@ -127,6 +127,27 @@ describe("bad input and faults get a precise status and a JSON-RPC error", () =>
     await stream.body?.cancel();
   });
 
+  it("403 for an Origin outside ALLOWED_ORIGINS, when it is set", async () => {
+    const guarded = await start({ ALLOWED_ORIGINS: "https://app.example" });
+    const headers = { "X-Outline-API-Key": key("origin") };
+    const foreign = await post(guarded.url, list(), { ...headers, Origin: "https://evil.example" });
+    expect(foreign.status).toBe(403);
+    expectRpcError(foreign.body, -32600);
+    expect((await post(guarded.url, list(), { ...headers, Origin: "https://app.example" })).status).toBe(200);
+    expect((await post(guarded.url, list(), headers)).status).toBe(200); // non-browser clients send none
+  });
+
+  it("passes MCP 2026-07-28 requests (Mcp-Method, no session) through untouched, without pooling", async () => {
+    const open = await start({});
+    const apiKey = key("stateless");
+    const answer = await post(open.url, list(1), { "X-Outline-API-Key": apiKey, "Mcp-Method": "tools/list" });
+    // The session-based server answers 400, which is what makes such a client fall back to initialize.
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.message).toMatch(/session/i);
+    const { userIdFor } = await import("./middleware/auth.js");
+    expect(await open.store.getPooledSession(userIdFor(open.config.KEY_HASH_SECRET, apiKey))).toBeNull();
+  });
+
   it("429 with Retry-After past the per-key rate limit", async () => {
     const limited = await start({ RATE_LIMIT_PER_MINUTE: "2" });
     const headers = { "X-Outline-API-Key": key("limited") };

@@ -8,6 +8,8 @@ import type { GatewayConfig } from "./config.js";
 
 export interface RunningGateway extends GatewayApp {
   config: GatewayConfig;
+  /** Requests whose answer has not finished streaming (graceful shutdown waits for them). */
+  inFlight(): number;
   url: string;
   port: number;
   store: SessionStore;
@@ -83,6 +85,12 @@ export async function startGateway(
       resolve(s as Server),
     ) as Server;
   });
+  // Requests whose response has not finished (a streamed answer counts until its last byte).
+  let active = 0;
+  server.on("request", (_request, response) => {
+    active++;
+    response.once("close", () => active--);
+  });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.PORT;
   const host = config.HOST === "0.0.0.0" ? "127.0.0.1" : config.HOST;
@@ -91,12 +99,12 @@ export async function startGateway(
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
-    while (gateway.inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     server.closeAllConnections();
     await closed;
     await gateway.dispatcher.close().catch(() => {});
     if (!overrides.store) await store.close();
     if (!overrides.driver) await driver.close();
   };
-  return { ...gateway, config, url: `http://${host}:${port}/mcp`, port, store, driver, close };
+  return { ...gateway, inFlight: () => active, config, url: `http://${host}:${port}/mcp`, port, store, driver, close };
 }
