@@ -10,7 +10,7 @@ describe("docs match the code", () => {
   it("lists every configuration variable in the README's table and in .env.example", () => {
     const readme = read("README.md");
     const example = read(".env.example");
-    const tableRows = new Set([...readme.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((match) => match[1]));
+    const tableRows = new Set([...readme.matchAll(/^\| `([A-Z_]+)` +\|/gm)].map((match) => match[1]));
     const exampleNames = new Set([...example.matchAll(/^#? ?([A-Z][A-Z_]+)=/gm)].map((match) => match[1]));
     expect(variables.length).toBeGreaterThan(40);
     expect(variables.filter((name) => !tableRows.has(name))).toEqual([]);
