@@ -147,10 +147,12 @@ export class Broker {
     log: Logger,
     session: BrokerSession | null,
     request: Omit<UpstreamRequest, "endpoint">,
-    options: { startServer?: boolean } = {},
+    options: { startServer?: boolean; route?: Route | null } = {},
   ): Promise<UpstreamAnswer> {
     const mayStart = options.startServer ?? true;
-    let route = mayStart ? await this.ensureRoute(user, log) : await this.#runningRoute(user);
+    let route: Route;
+    if (usable(options.route ?? null)) route = options.route as Route;
+    else route = mayStart ? await this.ensureRoute(user, log) : await this.#runningRoute(user);
     let current = session;
     let recoveredContainer = false;
     let recoveredSession = false;

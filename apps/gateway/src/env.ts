@@ -1,3 +1,4 @@
+import type { HttpBindings } from "@hono/node-server";
 import type { Logger } from "pino";
 
 /** Who made the request: set by the auth middleware. The key itself is only ever forwarded. */
@@ -11,6 +12,8 @@ export interface User {
 
 /** Hono's context variables for the gateway's routes. */
 export interface GatewayEnv {
+  /** @hono/node-server passes the Node request and response: the gateway watches the socket. */
+  Bindings: HttpBindings;
   Variables: {
     user: User;
     log: Logger;

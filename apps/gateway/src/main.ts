@@ -2,19 +2,20 @@ import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.js";
 import { startGateway } from "./server.js";
 
-const logger = pino({ name: "gateway", level: process.env.LOG_LEVEL ?? "info" });
+const boot = pino({ name: "gateway" });
 
 let config: ReturnType<typeof loadConfig>;
 try {
   config = loadConfig(process.env);
 } catch (error) {
   if (error instanceof ConfigError) {
-    logger.fatal({ problems: error.problems }, "invalid configuration");
+    boot.fatal({ problems: error.problems }, "invalid configuration");
     process.exit(2);
   }
   throw error;
 }
-logger.level = config.LOG_LEVEL;
+// Asynchronous, buffered writes: a log line per request otherwise costs a write syscall each.
+const logger = pino({ name: "gateway", level: config.LOG_LEVEL }, pino.destination({ sync: false }));
 
 const gateway = await startGateway(config, logger);
 logger.info(
@@ -30,6 +31,6 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     logger.info({ signal, inFlight: gateway.inFlight() }, "shutting down: finishing in-flight requests");
     await gateway.close();
     logger.info("stopped");
-    process.exit(0);
+    logger.flush(() => process.exit(0));
   });
 }

@@ -139,6 +139,24 @@ describe("SessionStore on real Redis", () => {
       expect(touched.size).toBeGreaterThan(0);
     });
 
+    it("reads a session with its route and touches both in one call", async () => {
+      const store = open();
+      const session = await store.createSession({
+        userId: "uma",
+        upstreamSessionId: "up-uma",
+        initializeParams: INIT,
+        protocolVersion: "2025-06-18",
+      });
+      await store.setRoute({ userId: "uma", containerId: "c-uma", endpoint: "http://127.0.0.1:6/mcp" });
+      await store.touch("uma", session.id, 1000);
+      const used = await store.useSession("uma", session.id);
+      expect(used.session?.upstreamSessionId).toBe("up-uma");
+      expect(used.route?.containerId).toBe("c-uma");
+      expect(await store.claimExpiredSessions(2000, 100)).toEqual([]); // touched: no longer idle
+      expect(await store.claimIdleRoutes(2000, 100, 1000)).toEqual([]);
+      expect(await store.useSession("vic", session.id)).toEqual({ session: null, route: null });
+    });
+
     it("returns the upstream id of claimed sessions and clears the pool pointer", async () => {
       const store = open();
       const session = await store.createSession({

@@ -41,6 +41,32 @@ export function redisOptions(commandTimeoutMs = 2000) {
 }
 
 const toNumber = (value: string | undefined) => Number(value ?? 0);
+const validSessionId = (id: string) => /^[A-Za-z0-9_-]{1,128}$/.test(id);
+
+function sessionFrom(userId: string, id: string, fields: Record<string, string>): BrokerSession | null {
+  if (!fields.upstream) return null;
+  return {
+    id,
+    userId,
+    upstreamSessionId: fields.upstream,
+    initializeParams: JSON.parse(fields.init ?? "null"),
+    protocolVersion: fields.proto ?? "",
+    createdAt: toNumber(fields.created),
+    lastUsedAt: toNumber(fields.lastUsed),
+  };
+}
+
+function routeFrom(userId: string, fields: Record<string, string>): Route | null {
+  if (!fields.containerId || !fields.endpoint) return null;
+  return {
+    userId,
+    containerId: fields.containerId,
+    endpoint: fields.endpoint,
+    state: fields.state === "stopping" ? "stopping" : "ready",
+    createdAt: toNumber(fields.created),
+    lastUsedAt: toNumber(fields.lastUsed),
+  };
+}
 
 /**
  * Everything the broker keeps in Redis. The gateway and the reaper call this; nothing else
@@ -126,17 +152,31 @@ export class SessionStore {
 
   /** The session, if it exists and belongs to `userId`; another user's id reads as absent. */
   async getSession(userId: string, sessionId: string): Promise<BrokerSession | null> {
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(sessionId)) return null;
+    if (!validSessionId(sessionId)) return null;
     const fields = await guard(() => this.redis.hgetall(this.keys.session(userId, sessionId)));
-    if (!fields.upstream) return null;
+    return sessionFrom(userId, sessionId, fields);
+  }
+
+  /**
+   * The hot path of a request on a known session: reads the session and the user's route and
+   * marks both used (as `touch`), in one round trip.
+   */
+  async useSession(userId: string, sessionId: string): Promise<{ session: BrokerSession | null; route: Route | null }> {
+    if (!validSessionId(sessionId)) return { session: null, route: null };
+    const now = Date.now();
+    const pipeline = this.redis
+      .pipeline()
+      .hgetall(this.keys.session(userId, sessionId))
+      .hgetall(this.keys.route(userId)) as unknown as {
+      exec(): Promise<[Error | null, unknown][] | null>;
+    } & StoreScripts;
+    pipeline.touchActivity(...this.#touchArgs(userId, sessionId, now));
+    const results = await guard(() => pipeline.exec());
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error("empty pipeline result");
     return {
-      id: sessionId,
-      userId,
-      upstreamSessionId: fields.upstream,
-      initializeParams: JSON.parse(fields.init ?? "null"),
-      protocolVersion: fields.proto ?? "",
-      createdAt: toNumber(fields.created),
-      lastUsedAt: toNumber(fields.lastUsed),
+      session: sessionFrom(userId, sessionId, results[0]?.[1] as Record<string, string>),
+      route: routeFrom(userId, results[1]?.[1] as Record<string, string>),
     };
   }
 
@@ -172,16 +212,7 @@ export class SessionStore {
   // --- routes ----------------------------------------------------------------------------
 
   async getRoute(userId: string): Promise<Route | null> {
-    const fields = await guard(() => this.redis.hgetall(this.keys.route(userId)));
-    if (!fields.containerId || !fields.endpoint) return null;
-    return {
-      userId,
-      containerId: fields.containerId,
-      endpoint: fields.endpoint,
-      state: fields.state === "stopping" ? "stopping" : "ready",
-      createdAt: toNumber(fields.created),
-      lastUsedAt: toNumber(fields.lastUsed),
-    };
+    return routeFrom(userId, await guard(() => this.redis.hgetall(this.keys.route(userId))));
   }
 
   /** Records the user's ready container and puts it in the idle index. */
@@ -227,20 +258,22 @@ export class SessionStore {
    * and both idle-index scores in one round trip. Reports what still existed to be touched.
    */
   async touch(userId: string, sessionId?: string, now = Date.now()): Promise<{ session: boolean; route: boolean }> {
-    const [session, route] = await guard(() =>
-      this.#scripts.touchActivity(
-        sessionId ? this.keys.session(userId, sessionId) : this.keys.session(userId, "-"),
-        this.keys.pooled(userId),
-        this.keys.sessionsIndex,
-        this.keys.routesIndex,
-        this.keys.route(userId),
-        now,
-        this.#sessionKeyTtlMs,
-        sessionId ?? "",
-        userId,
-      ),
-    );
+    const [session, route] = await guard(() => this.#scripts.touchActivity(...this.#touchArgs(userId, sessionId, now)));
     return { session: session === 1, route: route === 1 };
+  }
+
+  #touchArgs(userId: string, sessionId: string | undefined, now: number): (string | number)[] {
+    return [
+      sessionId ? this.keys.session(userId, sessionId) : this.keys.session(userId, "-"),
+      this.keys.pooled(userId),
+      this.keys.sessionsIndex,
+      this.keys.routesIndex,
+      this.keys.route(userId),
+      now,
+      this.#sessionKeyTtlMs,
+      sessionId ?? "",
+      userId,
+    ];
   }
 
   /** Removes and returns up to `limit` sessions last used before `cutoffMs` (atomic with touch). */

@@ -6,7 +6,7 @@ import { sessionNotFound } from "../broker.js";
 import type { GatewayConfig } from "../config.js";
 import type { GatewayEnv, User } from "../env.js";
 import { HttpError, RPC } from "../errors.js";
-import { clientHeaders, headerValue, isEventStream, upstreamHeaders, webBody } from "../forward.js";
+import { ClientGone, clientHeaders, headerValue, isEventStream, upstreamHeaders, webBody } from "../forward.js";
 import { type IdMap, type JsonRpcMessage, restoreIds, restoreIdsInSse } from "../rpc-ids.js";
 import { cancelUpstream } from "../upstream-session.js";
 
@@ -97,22 +97,23 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
   };
 
   /** On client disconnect, tell the server to stop working on the requests it was sent. */
-  const cancelOnAbort = (c: Ctx, answer: () => UpstreamAnswer | undefined, upstreamIds: unknown[]) => {
+  const cancelOnAbort = (
+    c: Ctx,
+    gone: ClientGone,
+    answer: () => UpstreamAnswer | undefined,
+    upstreamIds: unknown[],
+  ) => {
     if (upstreamIds.length === 0) return;
-    c.req.raw.signal.addEventListener(
-      "abort",
-      () => {
-        const done = answer();
-        if (!done?.session) return;
-        const user = c.get("user");
-        for (const id of upstreamIds) {
-          cancelUpstream(broker.target(user, done.route), done.session.upstreamSessionId, id).catch((error: Error) =>
-            c.get("log").warn({ err: error.message }, "could not send notifications/cancelled upstream"),
-          );
-        }
-      },
-      { once: true },
-    );
+    gone.once("abort", () => {
+      const done = answer();
+      if (!done?.session) return;
+      const user = c.get("user");
+      for (const id of upstreamIds) {
+        cancelUpstream(broker.target(user, done.route), done.session.upstreamSessionId, id).catch((error: Error) =>
+          c.get("log").warn({ err: error.message }, "could not send notifications/cancelled upstream"),
+        );
+      }
+    });
   };
 
   app.post(
@@ -132,17 +133,18 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
       const log = c.get("log");
       const text = await c.req.text();
       const { messages, batch } = parseMessages(text);
-      const request = { method: "POST" as const, headers: headersFor(c, user), signal: c.req.raw.signal, ...timeouts };
+      const gone = ClientGone.watch(c.env.outgoing);
+      const request = { method: "POST" as const, headers: headersFor(c, user), signal: gone, ...timeouts };
       const clientSessionId = c.req.header("mcp-session-id");
       const initialize = messages.find((m) => m.method === "initialize");
 
       if (clientSessionId) {
-        const session = await store.getSession(user.id, clientSessionId);
+        // One round trip: the session, the user's route, and the touch of both.
+        const { session, route } = await store.useSession(user.id, clientSessionId);
         if (!session) throw sessionNotFound();
-        touch(c, session);
         let answer: UpstreamAnswer | undefined;
-        cancelOnAbort(c, () => answer, requestIds(messages));
-        answer = await broker.exchange(user, log, session, { ...request, body: text });
+        cancelOnAbort(c, gone, () => answer, requestIds(messages));
+        answer = await broker.exchange(user, log, session, { ...request, body: text }, { route });
         return respond(c, answer);
       }
 
@@ -178,7 +180,7 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
       touch(c, session);
       const rewritten = broker.ids.rewrite(messages);
       let answer: UpstreamAnswer | undefined;
-      cancelOnAbort(c, () => answer, [...rewritten.ids.keys()]);
+      cancelOnAbort(c, gone, () => answer, [...rewritten.ids.keys()]);
       const body = JSON.stringify(batch ? rewritten.messages : rewritten.messages[0]);
       answer = await broker.exchange(user, log, session, { ...request, body });
       return respond(c, answer, { ids: rewritten.ids });
@@ -194,9 +196,8 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
         Allow: "POST, DELETE",
       });
     if (!clientSessionId) return notOffered("No server-to-client stream without an Mcp-Session-Id");
-    const session = await store.getSession(user.id, clientSessionId);
+    const { session, route } = await store.useSession(user.id, clientSessionId);
     if (!session) throw sessionNotFound();
-    touch(c, session);
     const answer = await broker.exchange(
       user,
       c.get("log"),
@@ -204,11 +205,11 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
       {
         method: "GET",
         headers: headersFor(c, user),
-        signal: c.req.raw.signal,
+        signal: ClientGone.watch(c.env.outgoing),
         headersTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
         bodyTimeoutMs: 0, // a GET stream may stay quiet for hours
       },
-      { startServer: false },
+      { startServer: false, route },
     );
     if (answer.status !== 200 || !isEventStream(answer.headers)) {
       if (typeof answer.body !== "string") await answer.body.dump();
