@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { Broker } from "./broker.js";
 import type { GatewayConfig } from "./config.js";
-import type { GatewayEnv } from "./env.js";
+import { type GatewayEnv, requestHeader } from "./env.js";
 import { HttpError, RPC, rpcErrorBody, toHttpError } from "./errors.js";
 import { createDispatcher } from "./forward.js";
 import { createMetrics, type Metrics } from "./metrics.js";
@@ -49,7 +49,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   const app = new Hono<GatewayEnv>();
 
   app.use(async (c, next) => {
-    const given = c.req.header("x-request-id");
+    const given = requestHeader(c, "x-request-id");
     const requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     c.set("requestId", requestId);
     c.set("log", logger.child({ req: requestId }));
@@ -96,7 +96,7 @@ export function createApp(deps: AppDeps): GatewayApp {
         Allow: "GET, POST, DELETE",
       });
     }
-    const origin = c.req.header("origin");
+    const origin = requestHeader(c, "origin");
     // MCP transports: servers must validate Origin to stop DNS rebinding from browsers.
     if (origin && config.ALLOWED_ORIGINS.length > 0 && !config.ALLOWED_ORIGINS.includes(origin)) {
       throw new HttpError(403, RPC.invalidRequest, `Origin ${origin} is not allowed`);

@@ -20,3 +20,12 @@ export interface GatewayEnv {
     requestId: string;
   };
 }
+
+/**
+ * A request header read straight from Node's parsed headers. Hono's `c.req.header()` goes
+ * through a web `Request`, which @hono/node-server builds lazily; the gateway never needs one.
+ */
+export function requestHeader(c: { env: HttpBindings }, name: string): string | undefined {
+  const value = c.env.incoming.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,6 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { IncomingHttpHeaders, ServerResponse } from "node:http";
-import { Readable } from "node:stream";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { Agent, type Dispatcher, request } from "undici";
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, plus what the gateway sets itself. */
@@ -45,17 +44,34 @@ export function createDispatcher(): Agent {
  * session id and the user's key in the header the MCP server reads per request.
  */
 export function upstreamHeaders(
-  incoming: Headers,
+  incoming: IncomingHttpHeaders,
   options: { apiKeyHeader: string; apiKey: string; sessionId?: string | undefined },
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   const keyHeader = options.apiKeyHeader.toLowerCase();
-  incoming.forEach((value, name) => {
-    if (!DROP_UPSTREAM.has(name) && name !== keyHeader) headers[name] = value;
-  });
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || DROP_UPSTREAM.has(name) || name === keyHeader) continue;
+    headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
   headers[keyHeader] = options.apiKey;
   if (options.sessionId) headers["mcp-session-id"] = options.sessionId;
   return headers;
+}
+
+/**
+ * Reads a request body from Node's stream, refusing it past `limit` bytes (declared or sent):
+ * no web Request, no web stream in between.
+ */
+export async function readBody(incoming: IncomingMessage, limit: number): Promise<string | null> {
+  if (Number(incoming.headers["content-length"] ?? 0) > limit) return null;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of incoming as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return null;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** Response headers for the client; SSE gets the no-buffering hints proxies honour. */
@@ -125,9 +141,59 @@ export function callUpstream(dispatcher: Dispatcher, call: UpstreamRequest): Pro
   });
 }
 
-/** The upstream body as a web stream: cancelling it (client gone) destroys the upstream socket's stream. */
-export function webBody(body: Dispatcher.ResponseData["body"]): ReadableStream<Uint8Array> {
-  return Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>;
+export interface StreamHooks {
+  /** Called every `everyMs` while the stream is open and once when it ends (0: never). */
+  everyMs?: number;
+  tick?: () => void;
+  /** The upstream broke mid-stream: the client's stream is ended cleanly instead of errored. */
+  onBroken?: (error: Error) => void;
+}
+
+/**
+ * The upstream body as a web stream for the client's Response, read straight from undici's
+ * Node stream (one web stream, not Readable.toWeb plus a wrapper: each costs a transferable
+ * object per request). Cancelling it (client gone) destroys the upstream body. With `tick`,
+ * a long-lived stream keeps the user's route warm; a stream that breaks (container killed)
+ * ends cleanly, so SSE clients reconnect and the reconnect is recovered like any request.
+ */
+export function webBody(body: Dispatcher.ResponseData["body"], hooks: StreamHooks = {}): ReadableStream<Uint8Array> {
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const timer = hooks.tick && hooks.everyMs ? setInterval(hooks.tick, hooks.everyMs) : undefined;
+  timer?.unref();
+  let open = true;
+  const stop = () => {
+    if (!open) return false;
+    open = false;
+    clearInterval(timer);
+    if (timer) hooks.tick?.();
+    return true;
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await chunks.next();
+        if (!open) return; // cancelled by the client while reading
+        if (done) {
+          stop();
+          controller.close();
+        } else {
+          controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+        }
+      } catch (error) {
+        if (!stop()) return;
+        if (hooks.onBroken) {
+          hooks.onBroken(error as Error);
+          controller.close();
+        } else {
+          controller.error(error);
+        }
+      }
+    },
+    cancel() {
+      stop();
+      body.destroy();
+    },
+  });
 }
 
 const NOT_DELIVERED = new Set(["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "EHOSTUNREACH", "ENOTFOUND", "EAI_AGAIN"]);

@@ -3,7 +3,7 @@ import type { SessionStore } from "@mcp-broker/session-store";
 import type { MiddlewareHandler } from "hono";
 import { request } from "undici";
 import type { GatewayConfig } from "../config.js";
-import type { GatewayEnv, User } from "../env.js";
+import { type GatewayEnv, requestHeader, type User } from "../env.js";
 import { HttpError, RPC } from "../errors.js";
 
 export type AuthConfig = Pick<
@@ -58,7 +58,7 @@ async function verifyUpstream(url: string, key: string): Promise<boolean> {
 export function authenticate(config: AuthConfig, store: SessionStore): MiddlewareHandler<GatewayEnv> {
   const hint = `send your API key in the ${config.API_KEY_HEADER} header (or Authorization: Bearer <key>)`;
   return async (c, next) => {
-    const key = readKey(config, (name) => c.req.header(name));
+    const key = readKey(config, (name) => requestHeader(c, name));
     if (!key) throw unauthorized(`Missing API key: ${hint}`);
     if (!config.API_KEY_PATTERN.test(key)) throw unauthorized(`Malformed API key: ${hint}`, "invalid_token");
 

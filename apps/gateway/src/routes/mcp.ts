@@ -1,12 +1,19 @@
 import type { BrokerSession, SessionStore } from "@mcp-broker/session-store";
 import { type Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { Broker, UpstreamAnswer } from "../broker.js";
 import { sessionNotFound } from "../broker.js";
 import type { GatewayConfig } from "../config.js";
-import type { GatewayEnv, User } from "../env.js";
+import { type GatewayEnv, requestHeader, type User } from "../env.js";
 import { HttpError, RPC } from "../errors.js";
-import { ClientGone, clientHeaders, headerValue, isEventStream, upstreamHeaders, webBody } from "../forward.js";
+import {
+  ClientGone,
+  clientHeaders,
+  headerValue,
+  isEventStream,
+  readBody,
+  upstreamHeaders,
+  webBody,
+} from "../forward.js";
 import { type IdMap, type JsonRpcMessage, restoreIds, restoreIdsInSse } from "../rpc-ids.js";
 import { cancelUpstream } from "../upstream-session.js";
 
@@ -52,7 +59,7 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
   const timeouts = { headersTimeoutMs: config.UPSTREAM_TIMEOUT_MS, bodyTimeoutMs: config.UPSTREAM_TIMEOUT_MS };
   const touchEveryMs = Math.min(60_000, (config.CONTAINER_IDLE_TTL_SECONDS * 1000) / 3);
   const headersFor = (c: Ctx, user: User) =>
-    upstreamHeaders(c.req.raw.headers, { apiKeyHeader: config.API_KEY_HEADER, apiKey: user.key });
+    upstreamHeaders(c.env.incoming.headers, { apiKeyHeader: config.API_KEY_HEADER, apiKey: user.key });
 
   const touch = (c: Ctx, session?: BrokerSession | null) => {
     const user = c.get("user");
@@ -82,17 +89,19 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
         .text()
         .then((text) => new Response(restoreInText(text, ids), { status: answer.status, headers }));
     }
-    let stream = webBody(answer.body);
+    // A POST stream is work in progress and keeps the route warm; a GET stream only listens.
+    const sse = isEventStream(answer.headers);
+    let stream = webBody(answer.body, {
+      everyMs: sse && !options.listenOnly ? touchEveryMs : 0,
+      tick: () => touch(c, answer.session),
+      ...(sse
+        ? {
+            onBroken: (error: Error) =>
+              c.get("log").info({ err: error.message }, "upstream event stream broke; ending it for the client"),
+          }
+        : {}),
+    });
     if (ids?.size) stream = stream.pipeThrough(restoreIdsInSse(ids));
-    if (isEventStream(answer.headers)) {
-      // A POST stream is work in progress and keeps the route warm; a GET stream only listens.
-      stream = keepWarm(
-        stream,
-        options.listenOnly ? 0 : touchEveryMs,
-        () => touch(c, answer.session),
-        (error) => c.get("log").info({ err: error.message }, "upstream event stream broke; ending it for the client"),
-      );
-    }
     return new Response(stream, { status: answer.status, headers });
   };
 
@@ -116,80 +125,74 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
     });
   };
 
-  app.post(
-    "/mcp",
-    bodyLimit({
-      maxSize: config.MAX_BODY_BYTES,
-      onError: () => {
-        throw new HttpError(413, RPC.invalidRequest, `Request body larger than ${config.MAX_BODY_BYTES} bytes`);
-      },
-    }),
-    async (c) => {
-      const contentType = c.req.header("content-type") ?? "";
-      if (!contentType.toLowerCase().includes("application/json")) {
-        throw new HttpError(415, RPC.invalidRequest, "Unsupported Media Type: Content-Type must be application/json");
-      }
-      const user = c.get("user");
-      const log = c.get("log");
-      const text = await c.req.text();
-      const { messages, batch } = parseMessages(text);
-      const gone = ClientGone.watch(c.env.outgoing);
-      const request = { method: "POST" as const, headers: headersFor(c, user), signal: gone, ...timeouts };
-      const clientSessionId = c.req.header("mcp-session-id");
-      const initialize = messages.find((m) => m.method === "initialize");
+  app.post("/mcp", async (c) => {
+    const contentType = requestHeader(c, "content-type") ?? "";
+    if (!contentType.toLowerCase().includes("application/json")) {
+      throw new HttpError(415, RPC.invalidRequest, "Unsupported Media Type: Content-Type must be application/json");
+    }
+    const user = c.get("user");
+    const log = c.get("log");
+    const text = await readBody(c.env.incoming, config.MAX_BODY_BYTES);
+    if (text === null) {
+      throw new HttpError(413, RPC.invalidRequest, `Request body larger than ${config.MAX_BODY_BYTES} bytes`);
+    }
+    const { messages, batch } = parseMessages(text);
+    const gone = ClientGone.watch(c.env.outgoing);
+    const request = { method: "POST" as const, headers: headersFor(c, user), signal: gone, ...timeouts };
+    const clientSessionId = requestHeader(c, "mcp-session-id");
+    const initialize = messages.find((m) => m.method === "initialize");
 
-      if (clientSessionId) {
-        // One round trip: the session, the user's route, and the touch of both.
-        const { session, route } = await store.useSession(user.id, clientSessionId);
-        if (!session) throw sessionNotFound();
-        let answer: UpstreamAnswer | undefined;
-        cancelOnAbort(c, gone, () => answer, requestIds(messages));
-        answer = await broker.exchange(user, log, session, { ...request, body: text }, { route });
-        return respond(c, answer);
-      }
-
-      if (initialize) {
-        if (messages.length !== 1) {
-          throw new HttpError(400, RPC.invalidRequest, "initialize must be the only message in its request");
-        }
-        const answer = await broker.exchange(user, log, null, { ...request, body: text });
-        const upstreamSessionId = headerValue(answer.headers, "mcp-session-id");
-        if (answer.status !== 200 || !upstreamSessionId) return respond(c, answer);
-        const params = (initialize.params ?? {}) as { protocolVersion?: string };
-        const session = await store.createSession({
-          userId: user.id,
-          upstreamSessionId,
-          initializeParams: params,
-          protocolVersion: params.protocolVersion ?? "",
-          pooled: true,
-        });
-        log.info({ session: session.id.slice(0, 8) }, "session initialized");
-        return respond(c, answer, { sessionId: session.id });
-      }
-
-      if (c.req.header("mcp-method")) {
-        // MCP 2026-07-28 has no sessions: pass through untouched, so a server that answers 400
-        // makes the client fall back to initialize, as that revision specifies.
-        touch(c);
-        return respond(c, await broker.exchange(user, log, null, { ...request, body: text }));
-      }
-
-      // A client that never initializes (older Claude Code, curl): the user's pooled session,
-      // shared by every such client, so request ids are rewritten to unique upstream ids.
-      const session = await broker.pooledSession(user, log, c.req.header("mcp-protocol-version"));
-      touch(c, session);
-      const rewritten = broker.ids.rewrite(messages);
+    if (clientSessionId) {
+      // One round trip: the session, the user's route, and the touch of both.
+      const { session, route } = await store.useSession(user.id, clientSessionId);
+      if (!session) throw sessionNotFound();
       let answer: UpstreamAnswer | undefined;
-      cancelOnAbort(c, gone, () => answer, [...rewritten.ids.keys()]);
-      const body = JSON.stringify(batch ? rewritten.messages : rewritten.messages[0]);
-      answer = await broker.exchange(user, log, session, { ...request, body });
-      return respond(c, answer, { ids: rewritten.ids });
-    },
-  );
+      cancelOnAbort(c, gone, () => answer, requestIds(messages));
+      answer = await broker.exchange(user, log, session, { ...request, body: text }, { route });
+      return respond(c, answer);
+    }
+
+    if (initialize) {
+      if (messages.length !== 1) {
+        throw new HttpError(400, RPC.invalidRequest, "initialize must be the only message in its request");
+      }
+      const answer = await broker.exchange(user, log, null, { ...request, body: text });
+      const upstreamSessionId = headerValue(answer.headers, "mcp-session-id");
+      if (answer.status !== 200 || !upstreamSessionId) return respond(c, answer);
+      const params = (initialize.params ?? {}) as { protocolVersion?: string };
+      const session = await store.createSession({
+        userId: user.id,
+        upstreamSessionId,
+        initializeParams: params,
+        protocolVersion: params.protocolVersion ?? "",
+        pooled: true,
+      });
+      log.info({ session: session.id.slice(0, 8) }, "session initialized");
+      return respond(c, answer, { sessionId: session.id });
+    }
+
+    if (requestHeader(c, "mcp-method")) {
+      // MCP 2026-07-28 has no sessions: pass through untouched, so a server that answers 400
+      // makes the client fall back to initialize, as that revision specifies.
+      touch(c);
+      return respond(c, await broker.exchange(user, log, null, { ...request, body: text }));
+    }
+
+    // A client that never initializes (older Claude Code, curl): the user's pooled session,
+    // shared by every such client, so request ids are rewritten to unique upstream ids.
+    const session = await broker.pooledSession(user, log, requestHeader(c, "mcp-protocol-version"));
+    touch(c, session);
+    const rewritten = broker.ids.rewrite(messages);
+    let answer: UpstreamAnswer | undefined;
+    cancelOnAbort(c, gone, () => answer, [...rewritten.ids.keys()]);
+    const body = JSON.stringify(batch ? rewritten.messages : rewritten.messages[0]);
+    answer = await broker.exchange(user, log, session, { ...request, body });
+    return respond(c, answer, { ids: rewritten.ids });
+  });
 
   app.get("/mcp", async (c) => {
     const user = c.get("user");
-    const clientSessionId = c.req.header("mcp-session-id");
+    const clientSessionId = requestHeader(c, "mcp-session-id");
     // MCP: GET answers with an SSE stream or 405, nothing else (other answers broke Claude Code).
     const notOffered = (reason: string) =>
       c.json({ jsonrpc: "2.0", error: { code: RPC.server, message: reason }, id: null }, 405, {
@@ -220,7 +223,7 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
 
   app.delete("/mcp", async (c) => {
     const user = c.get("user");
-    const clientSessionId = c.req.header("mcp-session-id");
+    const clientSessionId = requestHeader(c, "mcp-session-id");
     if (!clientSessionId) throw new HttpError(400, RPC.invalidRequest, "DELETE needs the Mcp-Session-Id to end");
     const session = await store.getSession(user.id, clientSessionId);
     if (!session) throw sessionNotFound();
@@ -238,52 +241,4 @@ function restoreInText(text: string, ids: IdMap): string {
   } catch {
     return text; // not JSON (an upstream error page): pass it on as it came
   }
-}
-
-/**
- * Passes a long-lived event stream through, calling `tick` every `everyMs` (0: never) while it
- * is open and once when it ends, so a user busy in one long tool call is not reaped as idle. An upstream
- * that dies mid-stream (container killed) ends the client's stream cleanly: SSE clients then
- * reconnect, and the reconnect is recovered like any request.
- */
-function keepWarm(
-  stream: ReadableStream<Uint8Array>,
-  everyMs: number,
-  tick: () => void,
-  onBroken: (error: Error) => void,
-): ReadableStream<Uint8Array> {
-  const reader = stream.getReader();
-  const timer = everyMs > 0 ? setInterval(tick, everyMs) : undefined;
-  timer?.unref();
-  let open = true;
-  const stop = () => {
-    if (!open) return false;
-    open = false;
-    clearInterval(timer);
-    if (timer) tick();
-    return true;
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (!open) return; // cancelled by the client while reading
-        if (done) {
-          stop();
-          controller.close();
-        } else {
-          controller.enqueue(value);
-        }
-      } catch (error) {
-        if (stop()) {
-          onBroken(error as Error);
-          controller.close();
-        }
-      }
-    },
-    async cancel(reason) {
-      stop();
-      await reader.cancel(reason);
-    },
-  });
 }
