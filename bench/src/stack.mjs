@@ -75,7 +75,23 @@ export async function startGateway(env) {
 }
 
 /** nginx proxying to `upstreams` (host:port list), tuned as deploy/nginx/load-balancer.conf. */
-export async function startNginx(upstreams) {
+export function startNginx(upstreams) {
+  return startNginxWith(
+    `upstream targets { ${upstreams.map((u) => `server ${u};`).join(" ")} keepalive 64; }`,
+    "targets",
+  );
+}
+
+/**
+ * nginx routing each request to the server named by its X-Bench-Target header (an upstream
+ * group per server, each with keep-alive): the no-session-logic control for many users.
+ */
+export function startNginxRouter(servers) {
+  const groups = servers.map((server, i) => `upstream t${i} { server ${server}; keepalive 8; }`).join("\n  ");
+  return startNginxWith(groups, "$http_x_bench_target");
+}
+
+async function startNginxWith(upstreamBlocks, target) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "mcpb-bench-nginx-"));
   writeFileSync(
@@ -89,11 +105,11 @@ http {
   access_log off;
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
-  upstream targets { ${upstreams.map((u) => `server ${u};`).join(" ")} keepalive 64; }
+  ${upstreamBlocks}
   server {
     listen 127.0.0.1:${port};
     location / {
-      proxy_pass http://targets;
+      proxy_pass http://${target};
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffering off;
