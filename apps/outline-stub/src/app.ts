@@ -29,6 +29,7 @@ const rpcError = (code: number, message: string) => ({ jsonrpc: "2.0", error: { 
 export function createStub(options: StubOptions): Stub {
   const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>();
   const instanceId = randomUUID();
+  const cancelled = { count: 0 };
   const app = new Hono();
 
   app.get("/health", (c) => c.json({ ok: true, sessions: sessions.size, instance: instanceId }));
@@ -76,7 +77,7 @@ export function createStub(options: StubOptions): Stub {
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
-    const server = createMcpServer({ documents: options.documents, apiKey: options.apiKey, instanceId });
+    const server = createMcpServer({ documents: options.documents, apiKey: options.apiKey, instanceId, cancelled });
     await server.connect(transport);
     return transport.handleRequest(c.req.raw, { parsedBody: body });
   });

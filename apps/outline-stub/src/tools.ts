@@ -10,6 +10,8 @@ export interface ToolContext {
   apiKey: string;
   /** Random per process, so callers can tell one server instance from another. */
   instanceId: string;
+  /** Tool calls that ended because the client cancelled them (`notifications/cancelled`). */
+  cancelled: { count: number };
 }
 
 /** A short, one-way fingerprint: enough to tell two keys apart, useless for recovering one. */
@@ -64,6 +66,7 @@ export function createMcpServer(context: ToolContext): McpServer {
         requestKey: requestKey ? fingerprint(requestKey) : null,
         instance: context.instanceId,
         pid: process.pid,
+        cancelled: context.cancelled.count,
       });
     },
   );
@@ -89,7 +92,12 @@ export function createMcpServer(context: ToolContext): McpServer {
     async ({ seconds }, extra) => {
       const progressToken = extra._meta?.progressToken;
       for (let done = 1; done <= seconds; done++) {
-        await sleep(1000, undefined, { signal: extra.signal });
+        try {
+          await sleep(1000, undefined, { signal: extra.signal });
+        } catch (error) {
+          if (extra.signal.aborted) context.cancelled.count++;
+          throw error;
+        }
         if (progressToken !== undefined) {
           await extra.sendNotification({
             method: "notifications/progress",

@@ -1,6 +1,8 @@
 import {
   connectClient,
+  eventually,
   images,
+  MCP_POST_HEADERS,
   removeLabelled,
   requireDocker,
   resultText,
@@ -135,6 +137,32 @@ describe("gateway /mcp with the real SDK client, real Redis and real containers"
       expect(y?.body.id).toBe(7);
       expect(x?.body.result.content[0].text).toBe(`x-${round}`);
       expect(y?.body.result.content[0].text).toBe(`y-${round}`);
+    }
+  });
+
+  it("tells the server to cancel a tool call whose client disconnected", async () => {
+    const headers = { "X-Outline-API-Key": key("cancel") };
+    for (const pooled of [false, true]) {
+      const session = pooled
+        ? {}
+        : { "Mcp-Session-Id": (await post(gateway.url, INITIALIZE, headers)).headers.get("mcp-session-id") as string };
+      const before = toolJson(await post(gateway.url, call(1, "whoami"), { ...headers, ...session })).cancelled;
+      const aborter = new AbortController();
+      const slow = fetch(gateway.url, {
+        method: "POST",
+        headers: { ...MCP_POST_HEADERS, ...headers, ...session },
+        body: JSON.stringify(call(2, "slow_task", { seconds: 30 })),
+        signal: aborter.signal,
+      }).then((response) => response.text());
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      aborter.abort();
+      await expect(slow).rejects.toThrow();
+      await eventually(
+        async () => toolJson(await post(gateway.url, call(3, "whoami"), { ...headers, ...session })).cancelled,
+        {
+          until: (count) => count === before + 1,
+        },
+      );
     }
   });
 
