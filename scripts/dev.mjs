@@ -38,7 +38,7 @@ say("building (turbo caches what has not changed)");
 run("npx", ["turbo", "run", "build", "--output-logs=errors-only"], {
   env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" },
 });
-if (hasDocker) run("bash", ["scripts/images.sh"]);
+if (hasDocker) run("bash", ["scripts/images.sh"], { env: { ...process.env, SKIP_APP_IMAGES: "1" } });
 
 let redisUrl = process.env.REDIS_URL;
 if (!redisUrl) {

@@ -7,6 +7,7 @@
 #   mcp-broker/outline-stub:local  apps/outline-stub/Dockerfile on the node base
 #   mcp-broker/gateway:local       Dockerfile (APP=gateway) on the node base
 #   mcp-broker/reaper:local        Dockerfile (APP=reaper) on the node base
+# SKIP_APP_IMAGES=1 stops after the outline-stub image (what `npm run dev` needs).
 # Idempotent: base images are made once (FORCE=1 remakes them); app images are rebuilt each run
 # (Docker's layer cache makes an unchanged rebuild take about a second).
 set -euo pipefail
@@ -93,6 +94,21 @@ else
   log "$REDIS_BASE <- host $(redis-server --version | cut -d' ' -f3)"
 fi
 
+# App images need the apps built on the host first (their dist/ folders are copied in).
+[ -f apps/outline-stub/dist/bundle/server.mjs ] && [ -f apps/gateway/dist/main.js ] && [ -f apps/reaper/dist/main.js ] \
+  || npm run build >/dev/null
+build() { # tag, context, extra args...
+  local tag=$1 context=$2; shift 2
+  docker build -q "$@" -t "$tag" "$context" >/dev/null 2>&1 || docker build "$@" -t "$tag" "$context"
+  log "$tag built"
+}
+# Where the npm registry sits behind a TLS-intercepting proxy, npm inside the build needs the
+# host's CA bundle; the host-built base image carries /etc/ssl/certs.
+cafile=$(npm config get cafile 2>/dev/null | grep '^/' || true)
+build "$STUB" apps/outline-stub --build-arg NODE_IMAGE="$NODE_BASE"
+# `npm run dev` runs the gateway and reaper on the host and needs no images of them, nor nginx.
+[ -n "${SKIP_APP_IMAGES:-}" ] && exit 0
+
 if base_current "$NGINX_BASE" && [ -z "${FORCE:-}" ]; then
   log "$NGINX_BASE present"
 elif try_pull nginx:1.27 "$NGINX_BASE"; then
@@ -110,18 +126,6 @@ else
   log "$NGINX_BASE <- host $(nginx -v 2>&1 | cut -d' ' -f3)"
 fi
 
-# App images need the apps built on the host first (their dist/ folders are copied in).
-[ -f apps/outline-stub/dist/bundle/server.mjs ] && [ -f apps/gateway/dist/main.js ] && [ -f apps/reaper/dist/main.js ] \
-  || npm run build >/dev/null
-build() { # tag, context, extra args...
-  local tag=$1 context=$2; shift 2
-  docker build -q "$@" -t "$tag" "$context" >/dev/null 2>&1 || docker build "$@" -t "$tag" "$context"
-  log "$tag built"
-}
-# Where the npm registry sits behind a TLS-intercepting proxy, npm inside the build needs the
-# host's CA bundle; the host-built base image carries /etc/ssl/certs.
-cafile=$(npm config get cafile 2>/dev/null | grep '^/' || true)
-build "$STUB" apps/outline-stub --build-arg NODE_IMAGE="$NODE_BASE"
 for app in gateway reaper; do
   build "mcp-broker/$app:local" . --build-arg NODE_IMAGE="$NODE_BASE" --build-arg APP=$app \
     ${cafile:+--build-arg NPM_CAFILE=$cafile}
