@@ -4,6 +4,14 @@ import { SessionStore, type SessionStoreOptions } from "./session-store.js";
 
 const INIT = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } };
 
+const newSession = (
+  store: SessionStore,
+  userId: string,
+  upstreamSessionId: string,
+  extra: { pooled?: boolean; protocolVersion?: string } = {},
+) =>
+  store.createSession({ userId, upstreamSessionId, initializeParams: INIT, protocolVersion: "2025-06-18", ...extra });
+
 describe("SessionStore on real Redis", () => {
   let redis: TestRedis;
   const stores: SessionStore[] = [];
@@ -24,13 +32,7 @@ describe("SessionStore on real Redis", () => {
   describe("sessions", () => {
     it("creates a session, reads it back for its owner only, and pools it", async () => {
       const store = open();
-      const session = await store.createSession({
-        userId: "alice",
-        upstreamSessionId: "up-1",
-        initializeParams: INIT,
-        protocolVersion: "2025-06-18",
-        pooled: true,
-      });
+      const session = await newSession(store, "alice", "up-1", { pooled: true });
       expect(session.id).toMatch(/^[A-Za-z0-9_-]{32}$/);
       expect(await store.getSession("alice", session.id)).toMatchObject({
         upstreamSessionId: "up-1",
@@ -45,12 +47,7 @@ describe("SessionStore on real Redis", () => {
 
     it("remaps only from the upstream id the caller saw, so racing recoveries agree", async () => {
       const store = open();
-      const session = await store.createSession({
-        userId: "carol",
-        upstreamSessionId: "old",
-        initializeParams: INIT,
-        protocolVersion: "2025-06-18",
-      });
+      const session = await newSession(store, "carol", "old");
       const [first, second] = await Promise.all([
         store.remapSession("carol", session.id, "old", "new-a"),
         store.remapSession("carol", session.id, "old", "new-b"),
@@ -62,13 +59,7 @@ describe("SessionStore on real Redis", () => {
 
     it("deletes a session with its pool pointer and index entry", async () => {
       const store = open();
-      const session = await store.createSession({
-        userId: "dave",
-        upstreamSessionId: "up",
-        initializeParams: INIT,
-        protocolVersion: "2025-06-18",
-        pooled: true,
-      });
+      const session = await newSession(store, "dave", "up", { pooled: true });
       const before = await store.counts();
       expect(await store.deleteSession("dave", session.id)).toEqual({ upstreamSessionId: "up" });
       expect(await store.getSession("dave", session.id)).toBeNull();
@@ -79,12 +70,7 @@ describe("SessionStore on real Redis", () => {
 
     it("lets Redis expire a session key after its idle TTL", async () => {
       const store = open({ sessionIdleTtlSeconds: 1, sessionTtlGraceSeconds: 0 });
-      const session = await store.createSession({
-        userId: "erin",
-        upstreamSessionId: "up",
-        initializeParams: INIT,
-        protocolVersion: "2025-06-18",
-      });
+      const session = await newSession(store, "erin", "up");
       expect(await store.getSession("erin", session.id)).not.toBeNull();
       await sleep(1300);
       expect(await store.getSession("erin", session.id)).toBeNull();
@@ -96,14 +82,7 @@ describe("SessionStore on real Redis", () => {
       const writer = open();
       const past = Date.now() - 60_000;
       const sessions = await Promise.all(
-        Array.from({ length: 300 }, (_, i) =>
-          writer.createSession({
-            userId: `race${i % 30}`,
-            upstreamSessionId: `up${i}`,
-            initializeParams: INIT,
-            protocolVersion: "2025-06-18",
-          }),
-        ),
+        Array.from({ length: 300 }, (_, i) => newSession(writer, `race${i % 30}`, `up${i}`)),
       );
       await Promise.all(sessions.map((session) => writer.touch(session.userId, session.id, past)));
       const cutoff = Date.now() - 30_000;
@@ -141,12 +120,7 @@ describe("SessionStore on real Redis", () => {
 
     it("reads a session with its route and touches both in one call", async () => {
       const store = open();
-      const session = await store.createSession({
-        userId: "uma",
-        upstreamSessionId: "up-uma",
-        initializeParams: INIT,
-        protocolVersion: "2025-06-18",
-      });
+      const session = await newSession(store, "uma", "up-uma");
       await store.setRoute({ userId: "uma", containerId: "c-uma", endpoint: "http://127.0.0.1:6/mcp" });
       await store.touch("uma", session.id, 1000);
       const used = await store.useSession("uma", session.id);
@@ -159,13 +133,7 @@ describe("SessionStore on real Redis", () => {
 
     it("returns the upstream id of claimed sessions and clears the pool pointer", async () => {
       const store = open();
-      const session = await store.createSession({
-        userId: "frank",
-        upstreamSessionId: "up-frank",
-        initializeParams: INIT,
-        protocolVersion: "2025-03-26",
-        pooled: true,
-      });
+      const session = await newSession(store, "frank", "up-frank", { pooled: true, protocolVersion: "2025-03-26" });
       await store.touch("frank", session.id, 1000);
       const claimed = await store.claimExpiredSessions(2000, 100);
       expect(claimed).toContainEqual({
