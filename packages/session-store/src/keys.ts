@@ -6,6 +6,8 @@ export function keyspace(prefix: string) {
   const user = (userId: string) => `${prefix}{u:${userId}}:`;
   return {
     prefix,
+    /** Every key of one user starts with this (used by scripts that derive a user's keys). */
+    user,
     session: (userId: string, sessionId: string) => `${user(userId)}s:${sessionId}`,
     pooled: (userId: string) => `${user(userId)}pool`,
     route: (userId: string) => `${user(userId)}route`,

@@ -10,6 +10,7 @@ export interface StoreScripts {
   finishRoute(...args: (string | number)[]): Promise<number>;
   deleteSession(...args: (string | number)[]): Promise<[string, string] | null>;
   remapSession(...args: (string | number)[]): Promise<string | null>;
+  usePooled(...args: (string | number)[]): Promise<[string, string[], string[]]>;
 }
 
 const luaDir = new URL("./lua/", import.meta.url);

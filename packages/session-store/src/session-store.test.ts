@@ -131,6 +131,21 @@ describe("SessionStore on real Redis", () => {
       expect(await store.useSession("vic", session.id)).toEqual({ session: null, route: null });
     });
 
+    it("reads the pooled session with the route and touches both in one call", async () => {
+      const store = open();
+      expect(await store.usePooledSession("wes")).toEqual({ session: null, route: null });
+      const session = await newSession(store, "wes", "up-wes", { pooled: true });
+      await store.setRoute({ userId: "wes", containerId: "c-wes", endpoint: "http://127.0.0.1:7/mcp" });
+      await store.touch("wes", session.id, 1000);
+      const used = await store.usePooledSession("wes");
+      expect(used.session).toMatchObject({ id: session.id, upstreamSessionId: "up-wes", initializeParams: INIT });
+      expect(used.route?.containerId).toBe("c-wes");
+      expect(await store.claimExpiredSessions(2000, 100)).toEqual([]);
+      expect(await store.claimIdleRoutes(2000, 100, 1000)).toEqual([]);
+      await store.deleteSession("wes", session.id);
+      expect((await store.usePooledSession("wes")).session).toBeNull();
+    });
+
     it("returns the upstream id of claimed sessions and clears the pool pointer", async () => {
       const store = open();
       const session = await newSession(store, "frank", "up-frank", { pooled: true, protocolVersion: "2025-03-26" });

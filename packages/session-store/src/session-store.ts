@@ -41,6 +41,13 @@ export function redisOptions(commandTimeoutMs = 2000) {
 }
 
 const toNumber = (value: string | undefined) => Number(value ?? 0);
+/** A Redis flat field/value list as a record. */
+function record(flat: string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
+  return fields;
+}
+
 const validSessionId = (id: string) => /^[A-Za-z0-9_-]{1,128}$/.test(id);
 
 function sessionFrom(userId: string, id: string, fields: Record<string, string>): BrokerSession | null {
@@ -177,6 +184,29 @@ export class SessionStore {
     return {
       session: sessionFrom(userId, sessionId, results[0]?.[1] as Record<string, string>),
       route: routeFrom(userId, results[1]?.[1] as Record<string, string>),
+    };
+  }
+
+  /**
+   * The hot path of a session-less request: the user's pooled session (if alive) and route,
+   * both marked used, in one round trip.
+   */
+  async usePooledSession(userId: string): Promise<{ session: BrokerSession | null; route: Route | null }> {
+    const [id, session, route] = await guard(() =>
+      this.#scripts.usePooled(
+        this.keys.pooled(userId),
+        this.keys.route(userId),
+        this.keys.sessionsIndex,
+        this.keys.routesIndex,
+        Date.now(),
+        this.#sessionKeyTtlMs,
+        userId,
+        this.keys.user(userId),
+      ),
+    );
+    return {
+      session: id ? sessionFrom(userId, id, record(session)) : null,
+      route: routeFrom(userId, record(route)),
     };
   }
 

@@ -180,13 +180,14 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
 
     // A client that never initializes (older Claude Code, curl): the user's pooled session,
     // shared by every such client, so request ids are rewritten to unique upstream ids.
-    const session = await broker.pooledSession(user, log, requestHeader(c, "mcp-protocol-version"));
-    touch(c, session);
+    // One round trip when the pool exists: pooled session, route, and the touch of both.
+    const used = await store.usePooledSession(user.id);
+    const session = used.session ?? (await broker.pooledSession(user, log, requestHeader(c, "mcp-protocol-version")));
     const rewritten = broker.ids.rewrite(messages);
     let answer: UpstreamAnswer | undefined;
     cancelOnAbort(c, gone, () => answer, [...rewritten.ids.keys()]);
     const body = JSON.stringify(batch ? rewritten.messages : rewritten.messages[0]);
-    answer = await broker.exchange(user, log, session, { ...request, body });
+    answer = await broker.exchange(user, log, session, { ...request, body }, { route: used.route });
     return respond(c, answer, { ids: rewritten.ids });
   });
 
