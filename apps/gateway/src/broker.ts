@@ -83,10 +83,12 @@ export class Broker {
     return this.deps.store.setRoute({ userId: user.id, ...backend });
   }
 
-  /** The user's pooled session, initializing one upstream on the client's behalf if there is none. */
-  async pooledSession(user: User, log: Logger, protocolVersion?: string): Promise<BrokerSession> {
-    const existing = await this.deps.store.getPooledSession(user.id);
-    if (existing) return existing;
+  /**
+   * Opens the user's pooled session, initializing upstream on the client's behalf; call it when
+   * `usePooledSession` found none. Under the lock it checks again: another request (on any
+   * replica) may have opened it meanwhile.
+   */
+  async openPooledSession(user: User, log: Logger, protocolVersion?: string): Promise<BrokerSession> {
     let route = await this.ensureRoute(user, log);
     return this.deps.store.withUserLock(user.id, this.#lock, async () => {
       const again = await this.deps.store.getPooledSession(user.id);

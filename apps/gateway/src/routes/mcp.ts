@@ -182,7 +182,8 @@ export function mcpRoutes({ config, store, broker }: McpRouteDeps): Hono<Gateway
     // shared by every such client, so request ids are rewritten to unique upstream ids.
     // One round trip when the pool exists: pooled session, route, and the touch of both.
     const used = await store.usePooledSession(user.id);
-    const session = used.session ?? (await broker.pooledSession(user, log, requestHeader(c, "mcp-protocol-version")));
+    const session =
+      used.session ?? (await broker.openPooledSession(user, log, requestHeader(c, "mcp-protocol-version")));
     const rewritten = broker.ids.rewrite(messages);
     let answer: UpstreamAnswer | undefined;
     cancelOnAbort(c, gone, () => answer, [...rewritten.ids.keys()]);
