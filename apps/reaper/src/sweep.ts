@@ -1,5 +1,5 @@
 import type { ContainerDriver } from "@mcp-broker/container-manager";
-import type { ClaimedSession, SessionStore } from "@mcp-broker/session-store";
+import type { ClaimedSession, Route, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { ReaperConfig } from "./config.js";
 
@@ -72,8 +72,14 @@ async function endIdleSessions({ config, store, log }: SweepDeps, now: number, r
   for (let batch = 0; batch < config.REAP_MAX_BATCHES; batch++) {
     const claimed = await store.claimExpiredSessions(cutoff, config.REAP_BATCH_SIZE);
     result.sessionsEnded += claimed.length;
+    // One route lookup per user in the batch, however many of their sessions expired.
+    const routes = new Map<string, Promise<Route | null>>();
+    const routeOf = (userId: string) => {
+      if (!routes.has(userId)) routes.set(userId, store.getRoute(userId));
+      return routes.get(userId) as Promise<Route | null>;
+    };
     await eachLimited(claimed, 16, async (session) => {
-      if (!(await endUpstream(store, session))) result.upstreamDeletesFailed++;
+      if (!(await endUpstream(await routeOf(session.userId), session))) result.upstreamDeletesFailed++;
     });
     if (claimed.length < config.REAP_BATCH_SIZE) return;
   }
@@ -82,9 +88,8 @@ async function endIdleSessions({ config, store, log }: SweepDeps, now: number, r
 }
 
 /** Best effort: the upstream server frees the session now rather than at its own timeout. */
-async function endUpstream(store: SessionStore, session: ClaimedSession): Promise<boolean> {
+async function endUpstream(route: Route | null, session: ClaimedSession): Promise<boolean> {
   if (!session.upstreamSessionId) return true;
-  const route = await store.getRoute(session.userId);
   if (route?.state !== "ready") return true; // its server is gone or going: nothing to end
   try {
     const response = await fetch(route.endpoint, {
