@@ -3,7 +3,7 @@
 # The apps' dist/ folders come from the host build (`npm run build`); the image installs only
 # their production dependencies. NODE_IMAGE is an ARG so a locally built base can stand in where
 # no image registry is reachable (scripts/images.sh does that).
-ARG NODE_IMAGE=node:22-slim
+ARG NODE_IMAGE=node:24-slim
 
 FROM ${NODE_IMAGE} AS deps
 # Where the registry is reached through a TLS-intercepting proxy, name its CA bundle here.

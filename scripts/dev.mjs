@@ -1,6 +1,8 @@
 // `npm run dev`: the whole broker on this machine, for trying it out and for development.
-// Redis: REDIS_URL if set, else a container (when a Docker engine answers), else redis-server
-// from PATH. Backends: outline-stub containers when Docker answers, else outline-stub processes.
+// `npm run dev` first runs the host step (scripts/host.sh dev), which provides the Docker engine
+// and redis-server where it can. Redis: REDIS_URL if set, else a container (when a Docker engine
+// answers), else redis-server from PATH. Backends: outline-stub containers when Docker answers
+// (and NO_DOCKER is unset), else outline-stub processes.
 // Gateway and reaper run in this process. Ctrl-C stops everything this started.
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -32,7 +34,8 @@ const onPath = (name) => quiet("sh", ["-c", `command -v ${name}`]);
 
 const deployment = process.env.DEPLOYMENT_NAME ?? "dev";
 const cleanups = [];
-const hasDocker = quiet("docker", ["info", "--format", "{{.ServerVersion}}"]) !== null;
+// NO_DOCKER=1 runs everything as local processes even where an engine answers.
+const hasDocker = !process.env.NO_DOCKER && quiet("docker", ["info", "--format", "{{.ServerVersion}}"]) !== null;
 
 say("building (turbo caches what has not changed)");
 run("npx", ["turbo", "run", "build", "--output-logs=errors-only"], {

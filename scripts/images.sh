@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds every image the tests, benchmarks and the dev stack use, with no registry needed.
-#   mcp-broker/node-base:local     official node:22-slim when it can be pulled, else a root
+#   mcp-broker/node-base:local     official node:24-slim when it can be pulled, else a root
 #                                  filesystem assembled from this host's node binary
 #   mcp-broker/redis:local         official redis:7 when it can be pulled, else host redis-server
 #   mcp-broker/nginx:local         official nginx when it can be pulled, else host nginx
@@ -59,10 +59,15 @@ import_root() {
 
 try_pull() { timeout 120 docker pull -q "$1" >/dev/null 2>&1 && docker tag "$1" "$2"; }
 
-if base_current "$NODE_BASE" && [ -z "${FORCE:-}" ]; then
+# The host-built Node base carries the Node that runs the tests (the host step's Node 24).
+node_current() {
+  base_current "$1" &&
+    [ "$(docker image inspect --format '{{ index .Config.Labels "mcp-broker.node" }}' "$1" 2>/dev/null)" = "$(node --version)" ]
+}
+if node_current "$NODE_BASE" && [ -z "${FORCE:-}" ]; then
   log "$NODE_BASE present"
-elif try_pull node:22-slim "$NODE_BASE"; then
-  log "$NODE_BASE <- node:22-slim"
+elif try_pull node:24-slim "$NODE_BASE"; then
+  log "$NODE_BASE <- node:24-slim"
 else
   root=$(new_root)
   add_binary "$root" "$(command -v node)"
@@ -74,7 +79,7 @@ else
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/bin/npm"
   import_root "$root" "$NODE_BASE" \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'WORKDIR /app' --change 'CMD ["node"]' \
-    --change "LABEL mcp-broker.base=$BASE_REVISION"
+    --change "LABEL mcp-broker.base=$BASE_REVISION" --change "LABEL mcp-broker.node=$(node --version)"
   log "$NODE_BASE <- host node $(node --version)"
 fi
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The project's test command (`npm test`): builds, makes the local images, runs every
+# The project's test command (`npm test`, after the host step `scripts/host.sh test`): builds, makes the local images, runs every
 # workspace's jest suite against real Redis and the real Docker engine, then prints one
 # closing line `tests: N passed, N failed` summed over all workspaces.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
+echo "[test] node $(node --version), $(docker version --format 'engine {{.Server.Version}}' 2>/dev/null || echo 'no engine')"
 rm -f apps/*/.jest-results.json packages/*/.jest-results.json test/*/.jest-results.json
 
 npx turbo run build --output-logs=errors-only || exit 1
