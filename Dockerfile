@@ -11,6 +11,7 @@ ARG NPM_CAFILE=
 ENV npm_config_cafile=${NPM_CAFILE} npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/service-runtime/package.json packages/service-runtime/
 COPY packages/session-store/package.json packages/session-store/
 COPY packages/container-manager/package.json packages/container-manager/
 COPY apps/gateway/package.json apps/gateway/
@@ -19,8 +20,9 @@ COPY apps/outline-stub/package.json apps/outline-stub/
 COPY test/support/package.json test/support/
 COPY test/e2e/package.json test/e2e/
 # One dependency layer for both apps, so building the second image reuses the first's install.
-RUN ["npm", "ci", "--omit=dev", "--ignore-scripts", "--workspace", "@mcp-broker/session-store", "--workspace", "@mcp-broker/container-manager", "--workspace", "@mcp-broker/gateway", "--workspace", "@mcp-broker/reaper"]
+RUN ["npm", "ci", "--omit=dev", "--ignore-scripts", "--workspace", "@mcp-broker/service-runtime", "--workspace", "@mcp-broker/session-store", "--workspace", "@mcp-broker/container-manager", "--workspace", "@mcp-broker/gateway", "--workspace", "@mcp-broker/reaper"]
 ARG APP=gateway
+COPY packages/service-runtime/dist packages/service-runtime/dist
 COPY packages/session-store/dist packages/session-store/dist
 COPY packages/container-manager/dist packages/container-manager/dist
 COPY apps/${APP}/dist apps/${APP}/dist

@@ -4,6 +4,7 @@ const path = require("node:path");
 
 const root = __dirname;
 const workspaces = {
+  "@mcp-broker/service-runtime": "packages/service-runtime/src/index.ts",
   "@mcp-broker/session-store": "packages/session-store/src/index.ts",
   "@mcp-broker/container-manager": "packages/container-manager/src/index.ts",
   "@mcp-broker/test-support": "test/support/src/index.ts",

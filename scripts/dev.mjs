@@ -7,7 +7,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -22,14 +21,6 @@ const quiet = (cmd, args) => {
     return null;
   }
 };
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer().once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 const onPath = (name) => quiet("sh", ["-c", `command -v ${name}`]);
 
 const deployment = process.env.DEPLOYMENT_NAME ?? "dev";
@@ -42,6 +33,8 @@ run("npx", ["turbo", "run", "build", "--output-logs=errors-only"], {
   env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" },
 });
 if (hasDocker) run("bash", ["scripts/images.sh"], { env: { ...process.env, SKIP_APP_IMAGES: "1" } });
+// Imported only now: the build above is what produces it.
+const { freePort } = await import("@mcp-broker/service-runtime");
 
 let redisUrl = process.env.REDIS_URL;
 if (!redisUrl) {

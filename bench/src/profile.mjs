@@ -6,8 +6,9 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "@mcp-broker/service-runtime";
 import { initialize, measure } from "./load.mjs";
-import { freePort, removeDeployment, root, startRedis, stopAll } from "./stack.mjs";
+import { removeDeployment, root, startRedis, stopAll } from "./stack.mjs";
 
 const seconds = Number(process.argv[2] ?? 6);
 const dir = mkdtempSync(join(tmpdir(), "mcpb-profile-"));

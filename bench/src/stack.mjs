@@ -2,23 +2,14 @@
 // a Redis container, gateway processes, and nginx processes from the host's nginx binary.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { freePort } from "@mcp-broker/service-runtime";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 const cleanups = [];
-
-export const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer().once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 
 export const docker = (...args) =>
   execFileSync("docker", args, { stdio: ["ignore", "pipe", "pipe"] })

@@ -1,14 +1,16 @@
 import { randomUUID } from "node:crypto";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
+import { monitoringRoutes } from "@mcp-broker/service-runtime";
 import type { SessionStore } from "@mcp-broker/session-store";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { Broker } from "./broker.js";
 import type { GatewayConfig } from "./config.js";
 import { type GatewayEnv, requestHeader } from "./env.js";
-import { HttpError, RPC, rpcErrorBody, toHttpError } from "./errors.js";
-import { createDispatcher } from "./forward.js";
+import { GatewayError, rpcErrorBody, toGatewayError } from "./errors.js";
+import { createDispatcher } from "./forward/upstream-call.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { authenticate } from "./middleware/auth.js";
 import { mcpRoutes } from "./routes/mcp.js";
@@ -29,7 +31,7 @@ export interface GatewayApp {
 }
 
 // OAuth discovery: answering these 404 (never `{}`) makes MCP clients stop probing for OAuth
-// and show the 401's message, which names the header to send.
+// and show the 401's message, which names the header to send (docs/architecture.md#authentication).
 const OAUTH_DISCOVERY = [
   "/.well-known/oauth-authorization-server",
   "/.well-known/oauth-authorization-server/*",
@@ -68,51 +70,41 @@ export function createApp(deps: AppDeps): GatewayApp {
     }
   });
 
-  app.get("/health", (c) => c.json({ ok: true }));
+  app.route("/", monitoringRoutes({ registry: metrics.registry }));
   app.get("/ready", async (c) => {
     const checks = await Promise.allSettled([store.ping(), driver.ping()]);
     const [redis, backend] = checks.map((check) => (check.status === "fulfilled" ? "ok" : check.reason.message));
     const ok = checks.every((check) => check.status === "fulfilled");
     return c.json({ ok, redis, backend, driver: driver.kind }, ok ? 200 : 503);
   });
-  app.get("/metrics", async (c) =>
-    c.text(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
-  );
   for (const path of OAUTH_DISCOVERY) {
-    app.all(path, (c) =>
-      c.json(
-        rpcErrorBody(
-          RPC.invalidRequest,
-          `This server does not use OAuth: send your API key in the ${config.API_KEY_HEADER} header`,
-        ),
-        404,
-      ),
-    );
+    app.all(path, () => {
+      throw new GatewayError("OAUTH_NOT_SUPPORTED", config.API_KEY_HEADER);
+    });
   }
 
   app.use("/mcp", async (c, next) => {
-    if (!["GET", "POST", "DELETE"].includes(c.req.method)) {
-      throw new HttpError(405, RPC.invalidRequest, `Method ${c.req.method} not allowed on /mcp`, {
-        Allow: "GET, POST, DELETE",
-      });
-    }
+    if (!["GET", "POST", "DELETE"].includes(c.req.method)) throw new GatewayError("METHOD_NOT_ALLOWED", c.req.method);
     const origin = requestHeader(c, "origin");
     // MCP transports: servers must validate Origin to stop DNS rebinding from browsers.
     if (origin && config.ALLOWED_ORIGINS.length > 0 && !config.ALLOWED_ORIGINS.includes(origin)) {
-      throw new HttpError(403, RPC.invalidRequest, `Origin ${origin} is not allowed`);
+      throw new GatewayError("ORIGIN_NOT_ALLOWED", origin);
     }
     await next();
   });
   app.use("/mcp", authenticate(config, store));
-  app.route("/", mcpRoutes({ config, store, broker }));
+  app.route("/", mcpRoutes({ config, broker }));
 
-  app.notFound((c) => c.json(rpcErrorBody(RPC.invalidRequest, `No route for ${c.req.method} ${c.req.path}`), 404));
+  // The one place errors become answers: errors.ts's table gives status, JSON-RPC code, headers.
+  const answer = (c: Context<GatewayEnv>, error: GatewayError) =>
+    c.json(rpcErrorBody(error.rpcCode, error.message), error.status as ContentfulStatusCode, error.headers);
+  app.notFound((c) => answer(c, new GatewayError("NO_ROUTE", `${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {
-    const http = toHttpError(error);
+    const known = toGatewayError(error);
     const log = c.get("log") ?? logger;
-    if (http.status >= 500) log.error({ err: error }, http.message);
-    else if (http.status === 499) log.info("client closed the request");
-    return c.json(rpcErrorBody(http.rpcCode, http.message), http.status as 400, http.headers);
+    if (known.status >= 500) log.error({ err: error }, known.message);
+    else if (known.code === "CLIENT_CLOSED") log.info("client closed the request");
+    return answer(c, known);
   });
 
   return { app, metrics, dispatcher };

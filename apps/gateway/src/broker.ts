@@ -1,19 +1,21 @@
+import type { IncomingHttpHeaders } from "node:http";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
-import type { BrokerSession, LockOptions, Route, SessionStore } from "@mcp-broker/session-store";
+import type { BrokerSession, Route, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
+import { Backends, usable } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
 import type { User } from "./env.js";
-import { HttpError, RPC } from "./errors.js";
-import { callUpstream, connectionFailure, type UpstreamRequest } from "./forward.js";
+import { GatewayError } from "./errors.js";
+import type { ClientGone } from "./forward/client-request.js";
+import { classifyAnswer, mayBeSessionGone } from "./forward/failures.js";
+import { type HeaderPolicy, headerPolicy, headerValue, isEventStream } from "./forward/headers.js";
+import { type Answer, type ReplyOptions, reply } from "./forward/reply.js";
+import { callUpstream, type UpstreamAnswer, type UpstreamRequest } from "./forward/upstream-call.js";
 import type { Metrics } from "./metrics.js";
-import { IdRewriter } from "./rpc-ids.js";
-import {
-  DEFAULT_PROTOCOL_VERSION,
-  deleteUpstream,
-  initializeUpstream,
-  type UpstreamTarget,
-} from "./upstream-session.js";
+import { withRecovery } from "./recovery.js";
+import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
+import { UpstreamSessions } from "./upstream-sessions.js";
 
 export interface BrokerDeps {
   config: GatewayConfig;
@@ -25,222 +27,238 @@ export interface BrokerDeps {
   instanceId: string;
 }
 
-/** An upstream answer; `body` is a string when the broker had to read it to classify it. */
-export interface UpstreamAnswer {
-  status: number;
-  headers: Dispatcher.ResponseData["headers"];
-  body: Dispatcher.ResponseData["body"] | string;
+/** A POST /mcp the route has read and checked. */
+export interface PostRequest {
+  messages: JsonRpcMessage[];
+  batch: boolean;
+  /** The body as the client sent it: forwarded as is unless ids must be rewritten. */
+  text: string;
+  headers: IncomingHttpHeaders;
+  clientSessionId: string | undefined;
+  protocolVersion: string | undefined;
+  /** MCP 2026-07-28's `Mcp-Method` header: present only in that session-less revision. */
+  mcpMethod: string | undefined;
+  gone: ClientGone;
+}
+
+/** A GET /mcp: the client asks for its session's server-to-client stream. */
+export interface ListenRequest {
+  headers: IncomingHttpHeaders;
+  clientSessionId: string | undefined;
+  gone: ClientGone;
+}
+
+type Forward = Omit<UpstreamRequest, "endpoint">;
+interface Forwarded extends UpstreamAnswer {
   route: Route;
   session: BrokerSession | null;
 }
 
-export const sessionNotFound = () =>
-  new HttpError(404, RPC.sessionNotFound, "Session not found: initialize a new session");
+const requestIds = (messages: readonly JsonRpcMessage[]) =>
+  messages.filter((m) => typeof m.method === "string" && "id" in m).map((m) => m.id);
 
 /**
- * The session rules of DESIGN.md "Request flow" steps 2, 3 and 5: which upstream session and
- * container serve a request, how they are created (once, under the user's lock, whichever
- * replica asks), and how they are re-created when they vanish.
+ * Owns a request from the moment the route has read it (docs/architecture.md#request-flow):
+ * which session serves it, which server, the upstream call and its recovery, id rewriting,
+ * and cancelling work a departed client left behind. Answers with what the route sends.
  */
 export class Broker {
-  readonly ids: IdRewriter;
-  readonly #lock: LockOptions;
+  readonly #ids: IdRewriter;
+  readonly #backends: Backends;
+  readonly #sessions: UpstreamSessions;
+  readonly #headers: HeaderPolicy;
+  readonly #touchEveryMs: number;
 
   constructor(private readonly deps: BrokerDeps) {
-    this.ids = new IdRewriter(`mcpb-${deps.instanceId}`);
-    const ready = deps.config.BACKEND_READY_TIMEOUT_MS;
-    // The lock outlives a slow start (so a second replica does not start a duplicate), and
-    // waiters wait as long as a start may take; Docker's unique names are the last guard.
-    this.#lock = { ttlMs: ready + 30_000, timeoutMs: ready + 15_000 };
+    this.#ids = new IdRewriter(`mcpb-${deps.instanceId}`);
+    this.#backends = new Backends(deps);
+    this.#sessions = new UpstreamSessions({ ...deps, backends: this.#backends });
+    this.#headers = headerPolicy(deps.config.API_KEY_HEADER);
+    this.#touchEveryMs = Math.min(60_000, (deps.config.CONTAINER_IDLE_TTL_SECONDS * 1000) / 3);
   }
 
-  target(user: User, route: Route): UpstreamTarget {
-    return {
-      dispatcher: this.deps.dispatcher,
-      endpoint: route.endpoint,
-      apiKeyHeader: this.deps.config.API_KEY_HEADER,
-      apiKey: user.key,
-      timeoutMs: Math.min(this.deps.config.UPSTREAM_TIMEOUT_MS, 30_000),
+  /** POST: one of four kinds of session, by what the client sent (docs/architecture.md#sessions). */
+  async post(user: User, log: Logger, request: PostRequest): Promise<Answer> {
+    const timeout = this.deps.config.UPSTREAM_TIMEOUT_MS;
+    const forward: Forward = {
+      method: "POST",
+      headers: this.#headers.toUpstream(request.headers, user.key),
+      body: request.text,
+      signal: request.gone,
+      headersTimeoutMs: timeout,
+      bodyTimeoutMs: timeout,
     };
-  }
-
-  /** The user's ready route, starting their server if needed; `stale` is a route that just failed. */
-  async ensureRoute(user: User, log: Logger, stale?: Route): Promise<Route> {
-    const route = await this.deps.store.getRoute(user.id);
-    if (usable(route, stale)) return route;
-    return this.deps.store.withUserLock(user.id, this.#lock, () => this.#ensureRouteLocked(user, log, stale));
-  }
-
-  async #ensureRouteLocked(user: User, log: Logger, stale?: Route): Promise<Route> {
-    const current = await this.deps.store.getRoute(user.id);
-    if (usable(current, stale)) return current;
-    const started = performance.now();
-    const backend = await this.deps.driver.ensure({ userId: user.id, apiKey: user.key });
-    const seconds = (performance.now() - started) / 1000;
-    this.deps.metrics.coldStarts.inc();
-    this.deps.metrics.coldStartDuration.observe(seconds);
-    log.info({ container: backend.containerId.slice(0, 12), ms: Math.round(seconds * 1000) }, "backend ready");
-    return this.deps.store.setRoute({ userId: user.id, ...backend });
-  }
-
-  /**
-   * Opens the user's pooled session, initializing upstream on the client's behalf; call it when
-   * `usePooledSession` found none. Under the lock it checks again: another request (on any
-   * replica) may have opened it meanwhile.
-   */
-  async openPooledSession(user: User, log: Logger, protocolVersion?: string): Promise<BrokerSession> {
-    let route = await this.ensureRoute(user, log);
-    return this.deps.store.withUserLock(user.id, this.#lock, async () => {
-      const again = await this.deps.store.getPooledSession(user.id);
-      if (again) return again;
-      const params = {
-        protocolVersion: protocolVersion ?? DEFAULT_PROTOCOL_VERSION,
-        capabilities: {},
-        clientInfo: { name: "mcp-session-broker (pooled)", version: "0.1.0" },
-      };
-      let upstream: string;
-      try {
-        upstream = await initializeUpstream(this.target(user, route), params);
-      } catch (error) {
-        if (connectionFailure(error) !== "refused") throw upstreamFailure(error);
-        route = await this.#ensureRouteLocked(user, log, route);
-        upstream = await initializeUpstream(this.target(user, route), params).catch((e) => {
-          throw upstreamFailure(e);
-        });
-      }
-      log.info("pooled session opened");
-      return this.deps.store.createSession({
-        userId: user.id,
-        upstreamSessionId: upstream,
-        initializeParams: params,
-        protocolVersion: params.protocolVersion,
-        pooled: true,
-      });
-    });
-  }
-
-  /**
-   * The upstream session behind `seen` is gone (server restarted or expired it): replay the
-   * client's initialize and remap the broker session. MCP says clients re-initialize on 404;
-   * Claude Code does not (anthropics/claude-code#8338), so the broker does it for them.
-   */
-  async recoverSession(user: User, seen: BrokerSession, route: Route, log: Logger): Promise<BrokerSession> {
-    return this.deps.store.withUserLock(user.id, this.#lock, async () => {
-      const fresh = await this.deps.store.getSession(user.id, seen.id);
-      if (!fresh) throw sessionNotFound();
-      if (fresh.upstreamSessionId !== seen.upstreamSessionId) return fresh; // another request recovered it
-      const upstream = await initializeUpstream(this.target(user, route), fresh.initializeParams).catch((error) => {
-        throw upstreamFailure(error);
-      });
-      const now = await this.deps.store.remapSession(user.id, fresh.id, fresh.upstreamSessionId, upstream);
-      if (now === null) throw sessionNotFound();
-      log.warn({ session: fresh.id.slice(0, 8) }, "upstream session vanished; re-initialized and remapped");
-      return { ...fresh, upstreamSessionId: now };
-    });
-  }
-
-  /**
-   * Sends one request upstream for `session` (none for initialize and stateless requests).
-   * A dead container is re-created and a vanished upstream session re-initialized, each at
-   * most once per request, and the request retried; the client sees a normal answer.
-   */
-  async exchange(
-    user: User,
-    log: Logger,
-    session: BrokerSession | null,
-    request: Omit<UpstreamRequest, "endpoint">,
-    options: { startServer?: boolean; route?: Route | null } = {},
-  ): Promise<UpstreamAnswer> {
-    const mayStart = options.startServer ?? true;
-    let route: Route;
-    if (usable(options.route ?? null)) route = options.route as Route;
-    else route = mayStart ? await this.ensureRoute(user, log) : await this.#runningRoute(user);
-    let current = session;
-    let recoveredContainer = false;
-    let recoveredSession = false;
-    for (;;) {
-      const headers = current ? { ...request.headers, "mcp-session-id": current.upstreamSessionId } : request.headers;
-      const started = performance.now();
-      let response: Dispatcher.ResponseData;
-      try {
-        response = await callUpstream(this.deps.dispatcher, { ...request, headers, endpoint: route.endpoint });
-      } catch (error) {
-        const failure = connectionFailure(error);
-        if (!failure || recoveredContainer || request.signal?.aborted) throw upstreamFailure(error);
-        if (!mayStart) throw noStream();
-        // A broken connection may have delivered the request; retry only if the server is gone.
-        if (failure === "lost" && (await this.#alive(route))) throw upstreamFailure(error);
-        recoveredContainer = true;
-        this.deps.metrics.recoveries.inc({ kind: "container" });
-        log.warn({ container: route.containerId.slice(0, 12), failure }, "MCP server unreachable; re-creating it");
-        route = await this.ensureRoute(user, log, route);
-        continue;
-      }
-      this.deps.metrics.upstreamDuration.observe({ method: request.method }, (performance.now() - started) / 1000);
-
-      if (current && (response.statusCode === 404 || response.statusCode === 400)) {
-        const text = await response.body.text();
-        // Servers answer a vanished session with 404 (TS SDK, Python SDK >= 1.26) or 400
-        // "No valid session ID" (older Python SDK, the TS SDK's example server).
-        const gone = response.statusCode === 404 || /session/i.test(text);
-        if (gone && !recoveredSession) {
-          recoveredSession = true;
-          this.deps.metrics.recoveries.inc({ kind: "session" });
-          current = await this.recoverSession(user, current, route, log);
-          continue;
-        }
-        return { status: response.statusCode, headers: response.headers, body: text, route, session: current };
-      }
-      return { status: response.statusCode, headers: response.headers, body: response.body, route, session: current };
+    if (request.clientSessionId) return this.#postOnSession(user, log, request, forward, request.clientSessionId);
+    const initialize = request.messages.find((m) => m.method === "initialize");
+    if (initialize) return this.#initialize(user, log, request, forward, initialize);
+    if (request.mcpMethod) {
+      // MCP 2026-07-28 has no sessions: pass through untouched, so a server that answers 400
+      // makes the client fall back to initialize, as that revision specifies.
+      this.#touch(user, log);
+      return this.#reply(user, log, await this.#forward(user, log, forward, { session: null }));
     }
+    return this.#postPooled(user, log, request, forward);
   }
 
-  /** Ends the upstream session (best effort) and the broker session. */
-  async endSession(user: User, log: Logger, session: BrokerSession): Promise<void> {
-    const route = await this.deps.store.getRoute(user.id);
-    if (route?.state === "ready") {
-      await deleteUpstream(this.target(user, route), session.upstreamSessionId).catch((error) =>
-        log.warn({ err: (error as Error).message }, "upstream DELETE failed; ending the broker session anyway"),
+  /** GET: the session's server-to-client stream, from a server that is already running. */
+  async listen(user: User, log: Logger, request: ListenRequest): Promise<Answer> {
+    if (!request.clientSessionId) {
+      throw new GatewayError("NO_STREAM", "No server-to-client stream without an Mcp-Session-Id");
+    }
+    const { session, route } = await this.deps.store.useSession(user.id, request.clientSessionId);
+    if (!session) throw new GatewayError("SESSION_NOT_FOUND");
+    const forward: Forward = {
+      method: "GET",
+      headers: this.#headers.toUpstream(request.headers, user.key),
+      signal: request.gone,
+      headersTimeoutMs: this.deps.config.UPSTREAM_TIMEOUT_MS,
+      bodyTimeoutMs: 0, // a GET stream may stay quiet for hours
+    };
+    // A GET stream only listens: it must not start (or keep alive) a server the reaper
+    // stopped as idle. MCP lets a server answer 405 when it offers no stream.
+    const forwarded = await this.#forward(user, log, forward, { session, route }, { listenOnly: true });
+    if (forwarded.status !== 200 || !isEventStream(forwarded.headers)) {
+      if (typeof forwarded.body !== "string") await forwarded.body.dump();
+      throw new GatewayError(
+        "NO_STREAM",
+        `The MCP server offers no stream for this session (status ${forwarded.status})`,
       );
     }
-    await this.deps.store.deleteSession(user.id, session.id);
+    return reply(forwarded, { headers: this.#headers, log });
   }
 
-  async #runningRoute(user: User): Promise<Route> {
-    const route = await this.deps.store.getRoute(user.id);
-    if (!usable(route)) throw noStream();
-    return route;
+  /** DELETE: ends the client's session, upstream and in Redis. */
+  async end(user: User, log: Logger, clientSessionId: string | undefined): Promise<void> {
+    if (!clientSessionId) throw new GatewayError("SESSION_ID_REQUIRED");
+    const session = await this.deps.store.getSession(user.id, clientSessionId);
+    if (!session) throw new GatewayError("SESSION_NOT_FOUND");
+    await this.#sessions.end(user, log, session);
+    log.info({ session: session.id.slice(0, 8) }, "session ended by client");
   }
 
-  async #alive(route: Route): Promise<boolean> {
-    const container = await this.deps.driver.inspect(route.containerId).catch(() => null);
-    return container?.running ?? false;
+  /** The client's own session: one round trip reads it and the route and touches both. */
+  async #postOnSession(user: User, log: Logger, request: PostRequest, forward: Forward, id: string) {
+    const { session, route } = await this.deps.store.useSession(user.id, id);
+    if (!session) throw new GatewayError("SESSION_NOT_FOUND");
+    let forwarded: Forwarded | undefined;
+    this.#cancelOnAbort(user, log, request.gone, requestIds(request.messages), () => forwarded);
+    forwarded = await this.#forward(user, log, forward, { session, route });
+    return this.#reply(user, log, forwarded);
   }
-}
 
-/**
- * A GET stream only listens: it must not start (or keep alive) a server the reaper stopped as
- * idle. MCP lets a server answer GET with 405 when it offers no stream; clients then use POST.
- */
-function noStream(): HttpError {
-  return new HttpError(405, RPC.server, "No server-to-client stream: your MCP server is not running", {
-    Allow: "POST, DELETE",
-  });
-}
-
-function usable(route: Route | null, stale?: Route): route is Route {
-  if (route?.state !== "ready") return false;
-  return !(stale && route.containerId === stale.containerId && route.createdAt === stale.createdAt);
-}
-
-function upstreamFailure(error: unknown): HttpError {
-  if (error instanceof HttpError) return error;
-  const code = (error as { code?: string }).code;
-  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
-    return new HttpError(504, RPC.server, "Your MCP server did not answer in time");
+  /** A client's initialize: forwarded, and the upstream session recorded under a broker id. */
+  async #initialize(user: User, log: Logger, request: PostRequest, forward: Forward, message: JsonRpcMessage) {
+    if (request.messages.length !== 1) throw new GatewayError("INITIALIZE_NOT_ALONE");
+    const forwarded = await this.#forward(user, log, forward, { session: null });
+    const upstreamSessionId = headerValue(forwarded.headers, "mcp-session-id");
+    if (forwarded.status !== 200 || !upstreamSessionId) return this.#reply(user, log, forwarded);
+    const params = (message.params ?? {}) as { protocolVersion?: string };
+    const session = await this.deps.store.createSession({
+      userId: user.id,
+      upstreamSessionId,
+      initializeParams: params,
+      protocolVersion: params.protocolVersion ?? "",
+      pooled: true,
+    });
+    log.info({ session: session.id.slice(0, 8) }, "session initialized");
+    return this.#reply(user, log, forwarded, { sessionId: session.id });
   }
-  if ((error as Error).name === "AbortError" || code === "UND_ERR_ABORTED") {
-    return new HttpError(499, RPC.server, "Client closed the request");
+
+  /**
+   * A client that never initializes (older Claude Code, curl): the user's pooled session,
+   * shared by every such client, so request ids are rewritten to unique upstream ids. One
+   * round trip when the pool exists: pooled session, route, and the touch of both.
+   */
+  async #postPooled(user: User, log: Logger, request: PostRequest, forward: Forward) {
+    const used = await this.deps.store.usePooledSession(user.id);
+    const session = used.session ?? (await this.#sessions.openPooled(user, log, request.protocolVersion));
+    const rewritten = this.#ids.rewrite(request.messages);
+    let forwarded: Forwarded | undefined;
+    this.#cancelOnAbort(user, log, request.gone, [...rewritten.ids.keys()], () => forwarded);
+    const body = JSON.stringify(request.batch ? rewritten.messages : rewritten.messages[0]);
+    // A pool opened just now may have replaced the server the route read before named.
+    const route = used.session ? used.route : null;
+    forwarded = await this.#forward(user, log, { ...forward, body }, { session, route });
+    return this.#reply(user, log, forwarded, { ids: rewritten.ids });
   }
-  return new HttpError(502, RPC.server, `Your MCP server failed to answer (${code ?? (error as Error).message})`);
+
+  /**
+   * Sends one request upstream for `session` (none for initialize and stateless requests),
+   * recovering a dead server or a vanished upstream session as forward/failures.ts says.
+   */
+  async #forward(
+    user: User,
+    log: Logger,
+    forward: Forward,
+    start: { session: BrokerSession | null; route?: Route | null },
+    options: { listenOnly?: boolean } = {},
+  ): Promise<Forwarded> {
+    const listenOnly = options.listenOnly ?? false;
+    const route = usable(start.route) ? start.route : await this.#firstRoute(user, log, listenOnly);
+    const { result, attempt } = await withRecovery(
+      this.deps.metrics,
+      {
+        log,
+        send: ({ route, session }) => this.#call(forward, route, session),
+        settle: async (response: Dispatcher.ResponseData, { session }) => {
+          const answer: UpstreamAnswer = {
+            status: response.statusCode,
+            headers: response.headers,
+            body: response.body,
+          };
+          if (!session || !mayBeSessionGone(answer.status)) return { result: answer, failure: null };
+          const text = await response.body.text();
+          return { result: { ...answer, body: text }, failure: classifyAnswer(answer.status, text) };
+        },
+        isAlive: (candidate) => this.#backends.isAlive(candidate),
+        replaceServer: listenOnly ? undefined : (stale) => this.#backends.ensure(user, log, stale),
+        reviveSession: ({ session, route }) => this.#sessions.revive(user, log, session as BrokerSession, route),
+        clientGone: () => forward.signal?.aborted === true,
+      },
+      { route, session: start.session },
+    );
+    return { ...result, route: attempt.route, session: attempt.session };
+  }
+
+  async #firstRoute(user: User, log: Logger, listenOnly: boolean): Promise<Route> {
+    if (!listenOnly) return this.#backends.ensure(user, log);
+    const running = await this.#backends.running(user);
+    if (!running) throw new GatewayError("NO_STREAM");
+    return running;
+  }
+
+  async #call(forward: Forward, route: Route, session: BrokerSession | null): Promise<Dispatcher.ResponseData> {
+    const headers = session ? { ...forward.headers, "mcp-session-id": session.upstreamSessionId } : forward.headers;
+    const started = performance.now();
+    const response = await callUpstream(this.deps.dispatcher, { ...forward, headers, endpoint: route.endpoint });
+    this.deps.metrics.upstreamDuration.observe({ method: forward.method }, (performance.now() - started) / 1000);
+    return response;
+  }
+
+  /** A POST's answer; an event stream (tool work in progress) keeps the route warm while open. */
+  #reply(user: User, log: Logger, forwarded: Forwarded, options: Pick<ReplyOptions, "sessionId" | "ids"> = {}) {
+    const keepWarm = { everyMs: this.#touchEveryMs, tick: () => this.#touch(user, log, forwarded.session) };
+    return reply(forwarded, { ...options, headers: this.#headers, log, keepWarm });
+  }
+
+  /** On client disconnect, tell the server to stop working on the requests it was sent. */
+  #cancelOnAbort(
+    user: User,
+    log: Logger,
+    gone: ClientGone,
+    upstreamIds: unknown[],
+    answered: () => Forwarded | undefined,
+  ): void {
+    if (upstreamIds.length === 0) return;
+    gone.once("abort", () => {
+      const done = answered();
+      if (done?.session) this.#sessions.cancel(user, log, done.route, done.session, upstreamIds);
+    });
+  }
+
+  #touch(user: User, log: Logger, session?: BrokerSession | null): void {
+    this.deps.store
+      .touch(user.id, session?.id)
+      .catch((error: Error) => log.warn({ err: error.message }, "touch failed"));
+  }
 }

@@ -1,4 +1,5 @@
 import { ContainerError } from "@mcp-broker/container-manager";
+import { CodedError } from "@mcp-broker/service-runtime";
 import { StoreError } from "@mcp-broker/session-store";
 
 /** JSON-RPC error codes the gateway answers with (server-defined range, plus the standard ones). */
@@ -13,51 +14,228 @@ export const RPC = {
   rateLimited: -32005,
 } as const;
 
-/** An error the gateway answers with as is: an HTTP status, a JSON-RPC code, extra headers. */
-export class HttpError extends Error {
+/**
+ * Every error the gateway answers with, as undici's `lib/core/errors.js` lists its own: code
+ * throws `new GatewayError(code, detail)`, callers branch on the code, and the table below is
+ * the one place a code becomes an HTTP answer (docs/architecture.md#failure-rules).
+ */
+export type ErrorCode =
+  // the request itself
+  | "PARSE_ERROR"
+  | "INVALID_REQUEST"
+  | "INITIALIZE_NOT_ALONE"
+  | "UNSUPPORTED_MEDIA_TYPE"
+  | "BODY_TOO_LARGE"
+  | "METHOD_NOT_ALLOWED"
+  | "ORIGIN_NOT_ALLOWED"
+  | "NO_ROUTE"
+  | "OAUTH_NOT_SUPPORTED"
+  // who is asking
+  | "UNAUTHORIZED_MISSING"
+  | "UNAUTHORIZED_MALFORMED"
+  | "UNAUTHORIZED_REJECTED"
+  | "AUTH_UNAVAILABLE"
+  | "RATE_LIMITED"
+  // sessions and streams
+  | "SESSION_NOT_FOUND"
+  | "SESSION_ID_REQUIRED"
+  | "NO_STREAM"
+  // the user's MCP server, once reached
+  | "UPSTREAM_TIMEOUT"
+  | "UPSTREAM_FAILED"
+  | "CLIENT_CLOSED"
+  // the store's and the container manager's own codes (StoreError, ContainerError)
+  | "STORE_UNAVAILABLE"
+  | "LOCK_TIMEOUT"
+  | "DOCKER_UNAVAILABLE"
+  | "IMAGE_NOT_FOUND"
+  | "CONTAINER_START_TIMEOUT"
+  | "CONTAINER_START_FAILED"
+  | "INTERNAL";
+
+export interface ErrorRule {
+  status: number;
+  rpc: number;
+  /** The message the client reads; `detail` is what the thrower knew (a header name, a limit). */
+  message: (detail: string) => string;
+  headers?: (detail: string) => Record<string, string>;
+}
+
+const say = (text: string) => () => text;
+// RFC 6750 §3; MCP clients show this, and stop OAuth discovery when it names no metadata.
+const challenge = (error?: string) => () => ({
+  "WWW-Authenticate": `Bearer realm="mcp-session-broker"${error ? `, error="${error}"` : ""}`,
+});
+const retryAfter = (seconds: number) => () => ({ "Retry-After": String(seconds) });
+const keyHint = (header: string) => `send your API key in the ${header} header (or Authorization: Bearer <key>)`;
+
+export const ERRORS: { readonly [Code in ErrorCode]: ErrorRule } = {
+  PARSE_ERROR: {
+    status: 400,
+    rpc: RPC.parseError,
+    message: say("Parse error: the request body is not valid JSON"),
+  },
+  INVALID_REQUEST: {
+    status: 400,
+    rpc: RPC.invalidRequest,
+    message: say("Invalid Request: expected a JSON-RPC 2.0 message or batch"),
+  },
+  INITIALIZE_NOT_ALONE: {
+    status: 400,
+    rpc: RPC.invalidRequest,
+    message: say("initialize must be the only message in its request"),
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    rpc: RPC.invalidRequest,
+    message: say("Unsupported Media Type: Content-Type must be application/json"),
+  },
+  BODY_TOO_LARGE: {
+    status: 413,
+    rpc: RPC.invalidRequest,
+    message: (limit) => `Request body larger than ${limit} bytes`,
+  },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    rpc: RPC.invalidRequest,
+    message: (method) => `Method ${method} not allowed on /mcp`,
+    headers: () => ({ Allow: "GET, POST, DELETE" }),
+  },
+  // MCP transports: servers must validate Origin to stop DNS rebinding from browsers.
+  ORIGIN_NOT_ALLOWED: { status: 403, rpc: RPC.invalidRequest, message: (origin) => `Origin ${origin} is not allowed` },
+  NO_ROUTE: { status: 404, rpc: RPC.invalidRequest, message: (request) => `No route for ${request}` },
+  // 404, never `{}`: MCP clients then stop probing for OAuth and show the 401's message.
+  OAUTH_NOT_SUPPORTED: {
+    status: 404,
+    rpc: RPC.invalidRequest,
+    message: (header) => `This server does not use OAuth: send your API key in the ${header} header`,
+  },
+  UNAUTHORIZED_MISSING: {
+    status: 401,
+    rpc: RPC.unauthorized,
+    message: (header) => `Missing API key: ${keyHint(header)}`,
+    headers: challenge(),
+  },
+  UNAUTHORIZED_MALFORMED: {
+    status: 401,
+    rpc: RPC.unauthorized,
+    message: (header) => `Malformed API key: ${keyHint(header)}`,
+    headers: challenge("invalid_token"),
+  },
+  UNAUTHORIZED_REJECTED: {
+    status: 401,
+    rpc: RPC.unauthorized,
+    message: say("API key rejected by the upstream service"),
+    headers: challenge("invalid_token"),
+  },
+  AUTH_UNAVAILABLE: {
+    status: 503,
+    rpc: RPC.unavailable,
+    message: (reason) => `Cannot verify API keys right now (${reason})`,
+    headers: retryAfter(10),
+  },
+  RATE_LIMITED: {
+    status: 429,
+    rpc: RPC.rateLimited,
+    message: (seconds) => `Rate limit exceeded; retry in ${seconds} s`,
+    headers: (seconds) => ({ "Retry-After": seconds }),
+  },
+  SESSION_NOT_FOUND: {
+    status: 404,
+    rpc: RPC.sessionNotFound,
+    message: say("Session not found: initialize a new session"),
+  },
+  SESSION_ID_REQUIRED: {
+    status: 400,
+    rpc: RPC.invalidRequest,
+    message: say("DELETE needs the Mcp-Session-Id to end"),
+  },
+  // MCP: GET answers with an SSE stream or 405, nothing else (other answers broke Claude Code).
+  NO_STREAM: {
+    status: 405,
+    rpc: RPC.server,
+    message: (reason) => reason || "No server-to-client stream: your MCP server is not running",
+    headers: () => ({ Allow: "POST, DELETE" }),
+  },
+  UPSTREAM_TIMEOUT: { status: 504, rpc: RPC.server, message: say("Your MCP server did not answer in time") },
+  UPSTREAM_FAILED: {
+    status: 502,
+    rpc: RPC.server,
+    message: (reason) => `Your MCP server failed to answer (${reason})`,
+  },
+  CLIENT_CLOSED: { status: 499, rpc: RPC.server, message: say("Client closed the request") },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    rpc: RPC.unavailable,
+    message: say("Session store unavailable; retry shortly"),
+    headers: retryAfter(5),
+  },
+  LOCK_TIMEOUT: {
+    status: 503,
+    rpc: RPC.unavailable,
+    message: say("Your MCP server is still starting; retry shortly"),
+    headers: retryAfter(5),
+  },
+  DOCKER_UNAVAILABLE: {
+    status: 503,
+    rpc: RPC.unavailable,
+    message: say("Container engine unavailable; retry shortly"),
+    headers: retryAfter(10),
+  },
+  // The container manager's message names the image, which is what the operator must fix.
+  IMAGE_NOT_FOUND: { status: 503, rpc: RPC.unavailable, message: (message) => message, headers: retryAfter(60) },
+  CONTAINER_START_TIMEOUT: {
+    status: 504,
+    rpc: RPC.unavailable,
+    message: say("Your MCP server did not become ready in time; retry shortly"),
+  },
+  CONTAINER_START_FAILED: {
+    status: 502,
+    rpc: RPC.unavailable,
+    message: say("Your MCP server failed to start; the operator's logs say why"),
+  },
+  // The detail stays in the log; the client learns nothing about the gateway's insides.
+  INTERNAL: { status: 500, rpc: RPC.server, message: say("Internal gateway error") },
+};
+
+/** An error the gateway answers with; its code decides the status, JSON-RPC code and headers. */
+export class GatewayError extends CodedError<ErrorCode> {
+  readonly status: number;
+  readonly rpcCode: number;
+  readonly headers: Record<string, string>;
+
   constructor(
-    readonly status: number,
-    readonly rpcCode: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
+    code: ErrorCode,
+    readonly detail = "",
+    options?: ErrorOptions,
   ) {
-    super(message);
-    this.name = "HttpError";
+    const rule = ERRORS[code];
+    super(code, rule.message(detail), options);
+    this.status = rule.status;
+    this.rpcCode = rule.rpc;
+    this.headers = rule.headers?.(detail) ?? {};
   }
+}
+
+/**
+ * Any error as the gateway's answer. The store's and the container manager's errors map by
+ * their `code` into the same table (their codes are closed sets, so the compiler checks the
+ * table has a row for each container code; any store failure but a lock wait reads as Redis
+ * being unavailable); anything unknown is INTERNAL, its detail left to the log.
+ */
+export function toGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  if (error instanceof StoreError) {
+    const code = error.code === "LOCK_TIMEOUT" ? "LOCK_TIMEOUT" : "STORE_UNAVAILABLE";
+    return new GatewayError(code, error.message, { cause: error });
+  }
+  if (error instanceof ContainerError) {
+    const code: ErrorCode = (error as ContainerError).code;
+    return new GatewayError(code, error.message, { cause: error });
+  }
+  return new GatewayError("INTERNAL", "", { cause: error });
 }
 
 export function rpcErrorBody(code: number, message: string, id: unknown = null) {
   return { jsonrpc: "2.0" as const, error: { code, message }, id };
-}
-
-/**
- * The one place errors become HTTP answers: typed errors from the store and the container
- * manager map by `code` (Redis down → 503 + Retry-After, image missing → 503 naming it,
- * start timeout → 504); anything unknown is a 500 whose detail stays in the log.
- */
-export function toHttpError(error: unknown): HttpError {
-  if (error instanceof HttpError) return error;
-  if (error instanceof StoreError) {
-    if (error.code === "LOCK_TIMEOUT") {
-      return new HttpError(503, RPC.unavailable, "Your MCP server is still starting; retry shortly", {
-        "Retry-After": "5",
-      });
-    }
-    return new HttpError(503, RPC.unavailable, "Session store unavailable; retry shortly", { "Retry-After": "5" });
-  }
-  if (error instanceof ContainerError) {
-    switch (error.code) {
-      case "DOCKER_UNAVAILABLE":
-        return new HttpError(503, RPC.unavailable, "Container engine unavailable; retry shortly", {
-          "Retry-After": "10",
-        });
-      case "IMAGE_NOT_FOUND":
-        return new HttpError(503, RPC.unavailable, error.message, { "Retry-After": "60" });
-      case "CONTAINER_START_TIMEOUT":
-        return new HttpError(504, RPC.unavailable, "Your MCP server did not become ready in time; retry shortly");
-      case "CONTAINER_START_FAILED":
-        return new HttpError(502, RPC.unavailable, "Your MCP server failed to start; the operator's logs say why");
-    }
-  }
-  return new HttpError(500, RPC.server, "Internal gateway error");
 }

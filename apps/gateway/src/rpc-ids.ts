@@ -42,11 +42,12 @@ export function restoreIds(value: unknown, ids: IdMap): unknown {
   return value;
 }
 
-function restoreInData(data: string, ids: IdMap): string {
+/** Restores client ids in a JSON body or one SSE event's data; anything not JSON passes on untouched. */
+export function restoreIdsInText(text: string, ids: IdMap): string {
   try {
-    return JSON.stringify(restoreIds(JSON.parse(data), ids));
+    return JSON.stringify(restoreIds(JSON.parse(text), ids));
   } catch {
-    return data; // not JSON: pass it on untouched
+    return text; // not JSON (an upstream error page): pass it on as it came
   }
 }
 
@@ -67,7 +68,7 @@ export function restoreIdsInSse(ids: IdMap): TransformStream<Uint8Array, Uint8Ar
   const decoder = new TextDecoder();
   let emit: (text: string) => void = () => {};
   const parser = createParser({
-    onEvent: (event) => emit(serializeEvent({ ...event, data: restoreInData(event.data, ids) })),
+    onEvent: (event) => emit(serializeEvent({ ...event, data: restoreIdsInText(event.data, ids) })),
     onRetry: (retry) => emit(`retry: ${retry}\n\n`),
     onComment: (comment) => emit(`: ${comment}\n\n`),
   });

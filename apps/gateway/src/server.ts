@@ -1,6 +1,5 @@
-import type { Server } from "node:http";
-import { serve } from "@hono/node-server";
 import { type ContainerDriver, DockerDriver, ProcessDriver } from "@mcp-broker/container-manager";
+import { listen } from "@mcp-broker/service-runtime";
 import { SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import { createApp, type GatewayApp } from "./app.js";
@@ -26,7 +25,7 @@ export function createDriver(config: GatewayConfig, logger: Logger): ContainerDr
       command: config.BACKEND_COMMAND.split(" ").filter(Boolean),
       path: config.BACKEND_PATH,
       keyEnv: config.BACKEND_KEY_ENV,
-      env: config.backendEnv,
+      env: config.backendProcessEnv,
       readinessTimeoutMs: config.BACKEND_READY_TIMEOUT_MS,
       log,
     });
@@ -80,31 +79,16 @@ export async function startGateway(
   const store = overrides.store ?? createStore(config, logger);
   const driver = overrides.driver ?? createDriver(config, logger);
   const gateway = createApp({ config, store, driver, logger });
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: gateway.app.fetch, port: config.PORT, hostname: config.HOST }, () =>
-      resolve(s as Server),
-    ) as Server;
-  });
-  // Requests whose response has not finished (a streamed answer counts until its last byte).
-  let active = 0;
-  server.on("request", (_request, response) => {
-    active++;
-    response.once("close", () => active--);
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : config.PORT;
-  const host = config.HOST === "0.0.0.0" ? "127.0.0.1" : config.HOST;
+  const server = await listen(gateway.app.fetch, { port: config.PORT, host: config.HOST });
 
   const close = async () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
-    while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    server.closeAllConnections();
-    await closed;
-    await gateway.dispatcher.close().catch(() => {});
+    await server.close(config.SHUTDOWN_TIMEOUT_MS);
+    await gateway.dispatcher
+      .close()
+      .catch((error: Error) => logger.warn({ err: error.message }, "closing upstream connections failed"));
     if (!overrides.store) await store.close();
     if (!overrides.driver) await driver.close();
   };
-  return { ...gateway, inFlight: () => active, config, url: `http://${host}:${port}/mcp`, port, store, driver, close };
+  const { inFlight, port, url } = server;
+  return { ...gateway, inFlight, config, url: `${url}/mcp`, port, store, driver, close };
 }

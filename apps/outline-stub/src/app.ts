@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { monitoringRoutes } from "@mcp-broker/service-runtime";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
@@ -32,7 +33,7 @@ export function createStub(options: StubOptions): Stub {
   const cancelled = { count: 0 };
   const app = new Hono();
 
-  app.get("/health", (c) => c.json({ ok: true, sessions: sessions.size, instance: instanceId }));
+  app.route("/", monitoringRoutes({ health: () => ({ sessions: sessions.size, instance: instanceId }) }));
 
   app.post("/api/auth.info", (c) => {
     const key = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();

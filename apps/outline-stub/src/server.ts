@@ -1,4 +1,5 @@
-import { type ServerType, serve } from "@hono/node-server";
+import type { ServerType } from "@hono/node-server";
+import { listen } from "@mcp-broker/service-runtime";
 import { createStub, type Stub } from "./app.js";
 import { DocumentStore } from "./documents.js";
 
@@ -15,7 +16,7 @@ const SEED = [
 ];
 
 /** Start the stub on a port (0 = any free one); resolves once it listens. */
-export function startStub(options: {
+export async function startStub(options: {
   apiKey: string;
   allowedKeys?: readonly string[];
   port?: number;
@@ -26,25 +27,16 @@ export function startStub(options: {
     allowedKeys: options.allowedKeys ?? [],
     documents: new DocumentStore(SEED),
   });
-  return new Promise((resolve) => {
-    const server = serve(
-      { fetch: stub.app.fetch, port: options.port ?? 0, hostname: options.host ?? "127.0.0.1" },
-      (info) => {
-        const host = options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1";
-        resolve({
-          ...stub,
-          server,
-          port: info.port,
-          url: `http://${host}:${info.port}/mcp`,
-          async close() {
-            await stub.closeAll();
-            await new Promise<void>((done) => {
-              server.close(() => done());
-              if ("closeAllConnections" in server) server.closeAllConnections();
-            });
-          },
-        });
-      },
-    );
-  });
+  const server = await listen(stub.app.fetch, { port: options.port ?? 0, host: options.host ?? "127.0.0.1" });
+  return {
+    ...stub,
+    server: server.server,
+    port: server.port,
+    url: `${server.url}/mcp`,
+    async close() {
+      // Ending the sessions ends their open GET streams, so no response is left to wait for.
+      await stub.closeAll();
+      await server.close(0);
+    },
+  };
 }

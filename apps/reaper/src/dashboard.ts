@@ -2,6 +2,7 @@ import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { HonoAdapter } from "@bull-board/hono";
 import { serveStatic } from "@hono/node-server/serve-static";
+import { monitoringRoutes } from "@mcp-broker/service-runtime";
 import type { Queue } from "bullmq";
 import { Hono } from "hono";
 import { basicAuth } from "hono/basic-auth";
@@ -20,10 +21,7 @@ export function createDashboard(options: {
   password: string;
 }): Hono {
   const app = new Hono();
-  app.get("/health", (c) => c.json({ ok: true }));
-  app.get("/metrics", async (c) =>
-    c.text(await options.metrics.registry.metrics(), 200, { "content-type": options.metrics.registry.contentType }),
-  );
+  app.route("/", monitoringRoutes({ registry: options.metrics.registry }));
 
   const board = new HonoAdapter(serveStatic);
   createBullBoard({ queues: [new BullMQAdapter(options.queue, { readOnlyMode: false })], serverAdapter: board });

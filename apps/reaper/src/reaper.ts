@@ -1,6 +1,5 @@
-import type { Server } from "node:http";
-import { serve } from "@hono/node-server";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
+import { listen } from "@mcp-broker/service-runtime";
 import { redisOptions, type SessionStore } from "@mcp-broker/session-store";
 import { type Job, Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
@@ -92,14 +91,8 @@ export async function startReaper(deps: {
   if (!config.DASHBOARD_PASSWORD) {
     logger.warn("DASHBOARD_PASSWORD is not set: the dashboard listens on 127.0.0.1 only, without authentication");
   }
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: dashboard.fetch, port: config.DASHBOARD_PORT, hostname: host }, () =>
-      resolve(s as Server),
-    ) as Server;
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : config.DASHBOARD_PORT;
-  const dashboardUrl = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}${DASHBOARD_PATH}`;
+  const server = await listen(dashboard.fetch, { port: config.DASHBOARD_PORT, host });
+  const dashboardUrl = `${server.url}${DASHBOARD_PATH}`;
 
   return {
     queue,
@@ -109,10 +102,8 @@ export async function startReaper(deps: {
     async close() {
       await worker.close(); // waits for the running sweep
       await queue.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      // Nothing on the dashboard is worth waiting for: close its connections at once.
+      await server.close(0);
       // BullMQ leaves connections it was given open; they are ours to close.
       workerConnection.disconnect();
       connection.disconnect();

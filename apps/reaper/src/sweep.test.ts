@@ -101,10 +101,10 @@ describe("sweep on real Redis and real containers", () => {
   it("leaves an idle container alone while a gateway holds the user's lock (starting or recovering)", async () => {
     const user = await userWithSession(`locked${randomUUID().slice(0, 6)}`);
     await store.touch(user.session.userId, undefined, minutesAgo(2));
-    const token = (await store.locks.tryAcquire(user.session.userId, 30_000)) as string;
-    expect((await run()).containersStopped).toBe(0);
-    expect((await driver.inspect(user.backend.containerId))?.running).toBe(true);
-    await store.locks.release(user.session.userId, token);
+    await store.withUserLock(user.session.userId, { ttlMs: 30_000, timeoutMs: 1000 }, async () => {
+      expect((await run()).containersStopped).toBe(0);
+      expect((await driver.inspect(user.backend.containerId))?.running).toBe(true);
+    });
     expect((await run()).containersStopped).toBe(1);
   });
 

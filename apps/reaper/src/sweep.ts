@@ -1,4 +1,4 @@
-import type { ContainerDriver } from "@mcp-broker/container-manager";
+import { type ContainerDriver, endMcpSession } from "@mcp-broker/container-manager";
 import type { ClaimedSession, Route, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { ReaperConfig } from "./config.js";
@@ -43,7 +43,7 @@ async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T
 }
 
 /**
- * One reaper pass (DESIGN.md "Reaper"). Every claim is atomic in Redis, so a request that
+ * One reaper pass (docs/architecture.md#reaper). Every claim is atomic in Redis, so a request that
  * touches a session or route before the claim keeps it, and one that arrives after finds it
  * gone and re-creates it; routes are claimed under the user's lock, so no gateway starts or
  * recovers that user's server while its container is being removed.
@@ -92,17 +92,10 @@ async function endUpstream(route: Route | null, session: ClaimedSession): Promis
   if (!session.upstreamSessionId) return true;
   if (route?.state !== "ready") return true; // its server is gone or going: nothing to end
   try {
-    const response = await fetch(route.endpoint, {
-      method: "DELETE",
-      headers: {
-        "mcp-session-id": session.upstreamSessionId,
-        ...(session.protocolVersion ? { "mcp-protocol-version": session.protocolVersion } : {}),
-      },
-      signal: AbortSignal.timeout(5000),
-    });
-    await response.body?.cancel();
+    const headers = session.protocolVersion ? { "mcp-protocol-version": session.protocolVersion } : {};
+    const status = await endMcpSession({ url: route.endpoint, headers, timeoutMs: 5000 }, session.upstreamSessionId);
     // 404: the server had already forgotten it; 405: the server does not support DELETE.
-    return response.ok || response.status === 404 || response.status === 405;
+    return (status >= 200 && status < 300) || status === 404 || status === 405;
   } catch {
     return false;
   }
@@ -151,16 +144,12 @@ async function removeOrphansAndStaleRoutes(
     if (now - container.createdAt < config.ORPHAN_GRACE_SECONDS * 1000) continue;
     const route = await store.getRoute(container.userId);
     if (route?.containerId === container.id) continue;
-    const token = await store.locks.tryAcquire(container.userId, 60_000);
-    if (!token) continue;
-    try {
-      if ((await store.getRoute(container.userId))?.containerId === container.id) continue;
+    await store.withUserLockIfFree(container.userId, 60_000, async () => {
+      if ((await store.getRoute(container.userId))?.containerId === container.id) return;
       await driver.remove(container.id);
       result.orphansRemoved++;
       log.info({ container: container.id.slice(0, 12) }, "orphaned container removed");
-    } finally {
-      await store.locks.release(container.userId, token);
-    }
+    });
   }
 
   // Routes whose container is gone (removed by hand, engine reset): confirm, then drop.

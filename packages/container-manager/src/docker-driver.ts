@@ -1,5 +1,11 @@
 import Docker from "dockerode";
-import type { Backend, ContainerDriver, EnsureRequest, ManagedContainer } from "./driver.js";
+import {
+  type Backend,
+  type ContainerDriver,
+  DRIVER_DEFAULTS,
+  type EnsureRequest,
+  type ManagedContainer,
+} from "./driver.js";
 import {
   ContainerError,
   ContainerStartError,
@@ -46,22 +52,7 @@ export interface DockerDriverOptions {
   log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
 }
 
-const DEFAULTS = {
-  image: "ghcr.io/vortiago/mcp-outline:latest",
-  port: 3000,
-  path: "/mcp",
-  keyEnv: "OUTLINE_API_KEY",
-  deployment: "default",
-  namePrefix: "mcpb",
-  publishHost: "127.0.0.1",
-  memoryBytes: 512 * 1024 * 1024,
-  nanoCpus: 1_000_000_000,
-  pidsLimit: 256,
-  user: "1000:1000",
-  readOnlyRootfs: false,
-  pullMissing: true,
-  readinessTimeoutMs: 30_000,
-};
+const DEFAULTS = { ...DRIVER_DEFAULTS, namePrefix: "mcpb" };
 
 type DockerApiError = Error & { statusCode?: number; code?: string; json?: { message?: string } };
 const statusOf = (error: unknown) => (error as DockerApiError)?.statusCode;

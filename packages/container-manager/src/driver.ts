@@ -43,3 +43,26 @@ export interface ContainerDriver {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+// Typed as plain strings and numbers (not `as const`): a driver's options replace any of them.
+const defaults = {
+  image: "ghcr.io/vortiago/mcp-outline:latest",
+  port: 3000,
+  path: "/mcp",
+  keyEnv: "OUTLINE_API_KEY",
+  deployment: "default",
+  publishHost: "127.0.0.1",
+  memoryBytes: 512 * 1024 * 1024,
+  nanoCpus: 1_000_000_000,
+  pidsLimit: 256,
+  user: "1000:1000",
+  readOnlyRootfs: false,
+  pullMissing: true,
+  readinessTimeoutMs: 30_000,
+};
+/**
+ * The one home of the backend defaults: the drivers fall back to these, and the gateway's and
+ * reaper's configuration schemas default their BACKEND_* and DEPLOYMENT_NAME variables to them.
+ * Image, port, path and key variable are the Outline MCP server's; the limits suit one user.
+ */
+export const DRIVER_DEFAULTS: Readonly<typeof defaults> = Object.freeze(defaults);

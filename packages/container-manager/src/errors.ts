@@ -1,24 +1,24 @@
+import { CodedError } from "@mcp-broker/service-runtime";
+
+/** Every code a container error can carry: a closed set, so the gateway's `switch` over `code` is checked. */
+export type ContainerErrorCode =
+  | "DOCKER_UNAVAILABLE"
+  | "IMAGE_NOT_FOUND"
+  | "CONTAINER_START_TIMEOUT"
+  | "CONTAINER_START_FAILED";
+
 /** Base for the container manager's errors: callers branch on `code`, never on message text. */
-export class ContainerError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class ContainerError<Code extends ContainerErrorCode = ContainerErrorCode> extends CodedError<Code> {}
 
 /** The Docker engine does not answer (socket missing, refused, timed out). Maps to 503. */
-export class DockerUnavailableError extends ContainerError {
+export class DockerUnavailableError extends ContainerError<"DOCKER_UNAVAILABLE"> {
   constructor(cause: unknown) {
     super("DOCKER_UNAVAILABLE", `Docker engine unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause });
   }
 }
 
 /** The backend image is not present and could not be pulled. Maps to 503 naming the image. */
-export class ImageNotFoundError extends ContainerError {
+export class ImageNotFoundError extends ContainerError<"IMAGE_NOT_FOUND"> {
   constructor(
     readonly image: string,
     reason: string,
@@ -28,7 +28,7 @@ export class ImageNotFoundError extends ContainerError {
 }
 
 /** The server never answered on its MCP endpoint in time; it has been removed. Maps to 504. */
-export class ContainerStartTimeoutError extends ContainerError {
+export class ContainerStartTimeoutError extends ContainerError<"CONTAINER_START_TIMEOUT"> {
   constructor(
     readonly target: string,
     readonly waitedMs: number,
@@ -38,7 +38,7 @@ export class ContainerStartTimeoutError extends ContainerError {
 }
 
 /** The server exited while starting; it has been removed. Maps to 502. */
-export class ContainerStartError extends ContainerError {
+export class ContainerStartError extends ContainerError<"CONTAINER_START_FAILED"> {
   constructor(
     readonly target: string,
     detail: string,

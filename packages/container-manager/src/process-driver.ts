@@ -1,6 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
-import type { Backend, ContainerDriver, EnsureRequest, ManagedContainer } from "./driver.js";
+import { freePort } from "@mcp-broker/service-runtime";
+import {
+  type Backend,
+  type ContainerDriver,
+  DRIVER_DEFAULTS,
+  type EnsureRequest,
+  type ManagedContainer,
+} from "./driver.js";
 import { ContainerStartError, ContainerStartTimeoutError } from "./errors.js";
 import { waitUntilReady } from "./readiness.js";
 
@@ -11,6 +17,11 @@ export interface ProcessDriverOptions {
   portEnv?: string;
   path?: string;
   keyEnv?: string;
+  /**
+   * Each server's whole environment besides the port, host and key the driver sets (PATH for
+   * the command, the operator's passthrough variables). Nothing of this process's environment
+   * is copied: the gateway's own secrets (KEY_HASH_SECRET) must not reach a user's server.
+   */
   env?: Readonly<Record<string, string>>;
   host?: string;
   readinessTimeoutMs?: number;
@@ -23,19 +34,6 @@ interface Child {
   endpoint: string;
   createdAt: number;
   ready: Promise<Backend>;
-}
-
-function freeLocalPort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() =>
-        address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 /**
@@ -52,11 +50,11 @@ export class ProcessDriver implements ContainerDriver {
     if (options.command.length === 0) throw new Error("ProcessDriver needs a command");
     this.#options = {
       portEnv: "PORT",
-      path: "/mcp",
-      keyEnv: "OUTLINE_API_KEY",
+      path: DRIVER_DEFAULTS.path,
+      keyEnv: DRIVER_DEFAULTS.keyEnv,
       env: {},
       host: "127.0.0.1",
-      readinessTimeoutMs: 30_000,
+      readinessTimeoutMs: DRIVER_DEFAULTS.readinessTimeoutMs,
       ...options,
     };
   }
@@ -76,10 +74,10 @@ export class ProcessDriver implements ContainerDriver {
     const id = `pending:${userId}`;
     this.#children.set(id, placeholder);
     const ready = (async (): Promise<Backend> => {
-      const port = await freeLocalPort(o.host);
+      const port = await freePort(o.host);
       const [command, ...args] = o.command as [string, ...string[]];
       const child = spawn(command, args, {
-        env: { ...process.env, ...o.env, [o.portEnv]: String(port), HOST: o.host, [o.keyEnv]: apiKey },
+        env: { ...o.env, [o.portEnv]: String(port), HOST: o.host, [o.keyEnv]: apiKey },
         stdio: ["ignore", "ignore", "pipe"],
       });
       let stderr = "";

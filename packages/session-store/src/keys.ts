@@ -1,24 +1,33 @@
+const part = { session: "s:", pooled: "pool", route: "route", lock: "lock", auth: "auth" } as const;
+/** Joins user and session in a sessions index member; scripts split at the first one, and user ids are hex. */
+const memberSeparator = ":";
+
 /**
- * The Redis key layout; no other module spells a key. Every key of one user carries the hash
- * tag `{u:<user>}`, so a user's keys share one Redis Cluster slot; the idle indexes are global.
+ * The Redis key layout; no other module and no Lua script spells a key. Every key of one user
+ * carries the hash tag `{u:<user>}`, so a user's keys share one Redis Cluster slot; the idle
+ * indexes are global.
  */
 export function keyspace(prefix: string) {
-  const user = (userId: string) => `${prefix}{u:${userId}}:`;
+  const userHead = `${prefix}{u:`;
+  const userTail = "}:";
+  const user = (userId: string) => `${userHead}${userId}${userTail}`;
   return {
-    prefix,
-    /** Every key of one user starts with this (used by scripts that derive a user's keys). */
-    user,
-    session: (userId: string, sessionId: string) => `${user(userId)}s:${sessionId}`,
-    pooled: (userId: string) => `${user(userId)}pool`,
-    route: (userId: string) => `${user(userId)}route`,
-    lock: (userId: string) => `${user(userId)}lock`,
-    auth: (userId: string) => `${user(userId)}auth`,
+    session: (userId: string, sessionId: string) => `${user(userId)}${part.session}${sessionId}`,
+    pooled: (userId: string) => `${user(userId)}${part.pooled}`,
+    route: (userId: string) => `${user(userId)}${part.route}`,
+    lock: (userId: string) => `${user(userId)}${part.lock}`,
+    auth: (userId: string) => `${user(userId)}${part.auth}`,
     rateLimitPrefix: `${prefix}rl`,
     sessionsIndex: `${prefix}idx:sessions`,
     routesIndex: `${prefix}idx:routes`,
     lockReleased: `${prefix}lock-released`,
     /** The sessions index member for a session. */
-    sessionMember: (userId: string, sessionId: string) => `${userId}:${sessionId}`,
+    sessionMember: (userId: string, sessionId: string) => `${userId}${memberSeparator}${sessionId}`,
+    /**
+     * The layout as trailing script arguments, for scripts that derive the keys of users they
+     * find in an index; `lua/includes/keyLayout.lua` reads them in this order.
+     */
+    layout: [userHead, userTail, part.session, part.pooled, part.route, part.lock, memberSeparator] as const,
   };
 }
 

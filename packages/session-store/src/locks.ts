@@ -77,6 +77,21 @@ export class UserLocks {
     }
   }
 
+  /**
+   * Runs `work` holding the user's lock if nobody holds it now; resolves to undefined without
+   * running it when someone does. A failed release fails the call: the caller learns the lock
+   * stays held until its TTL.
+   */
+  async withLockIfFree<T>(userId: string, ttlMs: number, work: (token: string) => Promise<T>): Promise<T | undefined> {
+    const token = await this.tryAcquire(userId, ttlMs);
+    if (!token) return undefined;
+    try {
+      return await work(token);
+    } finally {
+      await this.release(userId, token);
+    }
+  }
+
   async close(): Promise<void> {
     this.#subscriber?.disconnect();
     this.#subscriber = undefined;

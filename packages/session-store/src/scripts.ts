@@ -1,7 +1,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
+import { resolveIncludes } from "./lua-includes.js";
 
-/** The Lua scripts in ./lua, named `<name>-<number of keys>.lua` (the bullmq convention). */
+/**
+ * The Lua scripts in ./lua, named `<name>-<number of keys>.lua`, their shared pieces in
+ * ./lua/includes (the bullmq conventions).
+ */
 export interface StoreScripts {
   touchActivity(...args: (string | number)[]): Promise<[number, number]>;
   claimSessions(...args: (string | number)[]): Promise<string[]>;
@@ -23,7 +27,7 @@ const definitions = readdirSync(luaDir)
   .map(([file, name, keys]) => ({
     name: camel(name as string),
     numberOfKeys: Number(keys),
-    lua: readFileSync(new URL(file as string, luaDir), "utf8"),
+    lua: resolveIncludes(file as string, (path) => readFileSync(new URL(path, luaDir), "utf8")),
   }));
 
 const defined = new WeakSet<Redis>();

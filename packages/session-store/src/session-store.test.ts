@@ -1,5 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { startRedis, type TestRedis } from "@mcp-broker/test-support";
+import { Redis } from "ioredis";
+import { keyspace } from "./keys.js";
+import { UserLocks } from "./locks.js";
+import { defineScripts } from "./scripts.js";
 import { SessionStore, type SessionStoreOptions } from "./session-store.js";
 
 const INIT = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } };
@@ -20,12 +24,23 @@ describe("SessionStore on real Redis", () => {
     stores.push(store);
     return store;
   };
+  // The store keeps its locks to itself; tests hold and inspect them (as another replica would)
+  // through a connection of their own to the same Redis and prefix.
+  const clients: { redis: Redis; locks: UserLocks }[] = [];
+  const openLocks = () => {
+    const client = new Redis(redis.url);
+    const locks = new UserLocks(client, keyspace(redis.prefix), defineScripts(client));
+    clients.push({ redis: client, locks });
+    return locks;
+  };
 
   beforeAll(async () => {
     redis = await startRedis();
   });
   afterAll(async () => {
     await Promise.all(stores.map((store) => store.close()));
+    await Promise.all(clients.map(({ locks }) => locks.close()));
+    for (const { redis } of clients) redis.disconnect();
     await redis.stop();
   });
 
@@ -165,24 +180,25 @@ describe("SessionStore on real Redis", () => {
   describe("routes", () => {
     it("claims an idle route with the user's lock, skips a locked user, and finishes the removal", async () => {
       const store = open();
+      const locks = openLocks();
       await store.setRoute({ userId: "gina", containerId: "c-gina", endpoint: "http://127.0.0.1:1/mcp" });
       await store.setRoute({ userId: "hank", containerId: "c-hank", endpoint: "http://127.0.0.1:2/mcp" });
       await store.touch("gina", undefined, 1000);
       await store.touch("hank", undefined, 1000);
-      const hankLock = await store.locks.tryAcquire("hank", 10_000);
+      const hankLock = await locks.tryAcquire("hank", 10_000);
       expect(hankLock).not.toBeNull();
 
       const claimed = await store.claimIdleRoutes(2000, 100, 10_000);
       expect(claimed.map((c) => c.userId)).toEqual(["gina"]);
       expect((await store.getRoute("gina"))?.state).toBe("stopping");
       expect(await store.touch("gina")).toEqual({ session: false, route: false });
-      expect(await store.locks.tryAcquire("gina", 1000)).toBeNull();
+      expect(await locks.tryAcquire("gina", 1000)).toBeNull();
 
       await store.finishRouteRemoval(claimed[0] as (typeof claimed)[0]);
       expect(await store.getRoute("gina")).toBeNull();
-      expect(await store.locks.tryAcquire("gina", 1000)).not.toBeNull();
+      expect(await locks.tryAcquire("gina", 1000)).not.toBeNull();
 
-      await store.locks.release("hank", hankLock as string);
+      await locks.release("hank", hankLock as string);
       expect((await store.claimIdleRoutes(2000, 100, 10_000)).map((c) => c.userId)).toEqual(["hank"]);
     });
 
@@ -219,25 +235,25 @@ describe("SessionStore on real Redis", () => {
 
   describe("locks", () => {
     it("frees a crashed owner's lock when it expires", async () => {
-      const store = open();
-      expect(await store.locks.tryAcquire("kim", 300)).not.toBeNull(); // the owner "crashes"
+      const locks = openLocks();
+      expect(await locks.tryAcquire("kim", 300)).not.toBeNull(); // the owner "crashes"
       const started = Date.now();
-      const token = await store.locks.acquire("kim", { ttlMs: 1000, timeoutMs: 5000 });
+      const token = await locks.acquire("kim", { ttlMs: 1000, timeoutMs: 5000 });
       expect(token).toBeTruthy();
       expect(Date.now() - started).toBeGreaterThanOrEqual(200);
     });
 
     it("refuses a release by anyone but the owner", async () => {
-      const store = open();
-      const token = await store.locks.tryAcquire("lee", 10_000);
-      expect(await store.locks.release("lee", "not-the-token")).toBe(false);
-      expect(await store.locks.tryAcquire("lee", 1000)).toBeNull();
-      expect(await store.locks.release("lee", token as string)).toBe(true);
+      const locks = openLocks();
+      const token = await locks.tryAcquire("lee", 10_000);
+      expect(await locks.release("lee", "not-the-token")).toBe(false);
+      expect(await locks.tryAcquire("lee", 1000)).toBeNull();
+      expect(await locks.release("lee", token as string)).toBe(true);
     });
 
     it("wakes waiters on other connections as soon as the owner releases", async () => {
-      const owner = open();
-      const token = (await owner.locks.tryAcquire("mia", 30_000)) as string;
+      const owner = openLocks();
+      const token = (await owner.tryAcquire("mia", 30_000)) as string;
       const waiters = [open(), open(), open()];
       const order: string[] = [];
       const started = Date.now();
@@ -250,7 +266,7 @@ describe("SessionStore on real Redis", () => {
       );
       await sleep(150);
       expect(order).toEqual([]);
-      await owner.locks.release("mia", token);
+      await owner.release("mia", token);
       await Promise.all(waiting);
       // Well before the 30 s TTL, and strictly one holder at a time.
       expect(Date.now() - started).toBeLessThan(3000);
@@ -258,11 +274,21 @@ describe("SessionStore on real Redis", () => {
     });
 
     it("gives up with LOCK_TIMEOUT when the lock stays held", async () => {
-      const store = open();
-      await store.locks.tryAcquire("ned", 10_000);
-      await expect(store.locks.acquire("ned", { ttlMs: 1000, timeoutMs: 200 })).rejects.toMatchObject({
+      const locks = openLocks();
+      await locks.tryAcquire("ned", 10_000);
+      await expect(locks.acquire("ned", { ttlMs: 1000, timeoutMs: 200 })).rejects.toMatchObject({
         code: "LOCK_TIMEOUT",
       });
+    });
+
+    it("runs work under the user's lock only while nobody else holds it", async () => {
+      const store = open();
+      const locks = openLocks();
+      const held = (await locks.tryAcquire("otto", 10_000)) as string;
+      expect(await store.withUserLockIfFree("otto", 10_000, async () => "ran")).toBeUndefined();
+      await locks.release("otto", held);
+      expect(await store.withUserLockIfFree("otto", 10_000, async () => "ran")).toBe("ran");
+      expect(await locks.tryAcquire("otto", 1000)).not.toBeNull(); // released after the work
     });
   });
 

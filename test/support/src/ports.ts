@@ -1,15 +1,2 @@
-import { createServer } from "node:net";
-
-/** A TCP port free on 127.0.0.1 right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
+// One implementation for tests, scripts and the runtime alike: a TCP port free on 127.0.0.1 right now.
+export { freePort } from "@mcp-broker/service-runtime";

@@ -4,7 +4,7 @@ import type { MiddlewareHandler } from "hono";
 import { request } from "undici";
 import type { GatewayConfig } from "../config.js";
 import { type GatewayEnv, requestHeader, type User } from "../env.js";
-import { HttpError, RPC } from "../errors.js";
+import { GatewayError } from "../errors.js";
 
 export type AuthConfig = Pick<
   GatewayConfig,
@@ -13,13 +13,6 @@ export type AuthConfig = Pick<
 
 export function userIdFor(secret: string, key: string): string {
   return createHmac("sha256", secret).update(key).digest("hex");
-}
-
-// RFC 6750 §3; MCP clients show this, and stop OAuth discovery when it names no metadata.
-const challenge = (error?: string) => `Bearer realm="mcp-session-broker"${error ? `, error="${error}"` : ""}`;
-
-function unauthorized(message: string, error?: string): HttpError {
-  return new HttpError(401, RPC.unauthorized, message, { "WWW-Authenticate": challenge(error) });
 }
 
 /** Reads the key from the configured header, else `Authorization: Bearer`. */
@@ -45,9 +38,7 @@ async function verifyUpstream(url: string, key: string): Promise<boolean> {
     if (response.statusCode === 401 || response.statusCode === 403) return false;
     throw new Error(`status ${response.statusCode}`);
   } catch (error) {
-    throw new HttpError(503, RPC.unavailable, `Cannot verify API keys right now (${(error as Error).message})`, {
-      "Retry-After": "10",
-    });
+    throw new GatewayError("AUTH_UNAVAILABLE", (error as Error).message, { cause: error });
   }
 }
 
@@ -56,11 +47,10 @@ async function verifyUpstream(url: string, key: string): Promise<boolean> {
  * (verdict cached in Redis), then rate-limited per key. Sets `user` for the routes.
  */
 export function authenticate(config: AuthConfig, store: SessionStore): MiddlewareHandler<GatewayEnv> {
-  const hint = `send your API key in the ${config.API_KEY_HEADER} header (or Authorization: Bearer <key>)`;
   return async (c, next) => {
     const key = readKey(config, (name) => requestHeader(c, name));
-    if (!key) throw unauthorized(`Missing API key: ${hint}`);
-    if (!config.API_KEY_PATTERN.test(key)) throw unauthorized(`Malformed API key: ${hint}`, "invalid_token");
+    if (!key) throw new GatewayError("UNAUTHORIZED_MISSING", config.API_KEY_HEADER);
+    if (!config.API_KEY_PATTERN.test(key)) throw new GatewayError("UNAUTHORIZED_MALFORMED", config.API_KEY_HEADER);
 
     const id = userIdFor(config.KEY_HASH_SECRET, key);
     const user: User = { id, key, tag: id.slice(0, 12) };
@@ -73,16 +63,14 @@ export function authenticate(config: AuthConfig, store: SessionStore): Middlewar
         valid = await verifyUpstream(config.AUTH_VERIFY_URL, key);
         await store.setAuthVerdict(id, valid);
       }
-      if (!valid) throw unauthorized("API key rejected by the upstream service", "invalid_token");
+      if (!valid) throw new GatewayError("UNAUTHORIZED_REJECTED");
     }
 
     if (config.RATE_LIMIT_PER_MINUTE > 0) {
       const verdict = await store.consumeRateLimit(id);
       if (!verdict.allowed) {
         const retryAfter = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
-        throw new HttpError(429, RPC.rateLimited, `Rate limit exceeded; retry in ${retryAfter} s`, {
-          "Retry-After": String(retryAfter),
-        });
+        throw new GatewayError("RATE_LIMITED", String(retryAfter));
       }
     }
     await next();

@@ -27,4 +27,4 @@ export async function startTestGateway(
   return startGateway(config, logger, overrides);
 }
 
-export const key = (name: string) => `ol_api_${name}_${randomUUID().replaceAll("-", "")}`;
+export { key } from "./keys.js";

@@ -3,21 +3,14 @@
 -- KEYS[1] session hash (unused when ARGV[3] == "")  KEYS[2] pooled-session pointer
 -- KEYS[3] sessions idle index  KEYS[4] routes idle index  KEYS[5] route hash
 -- ARGV[1] now (ms)  ARGV[2] session key TTL (ms)  ARGV[3] session id ("" for none)  ARGV[4] user id
+-- ARGV[5] the session's idle-index member
+-- Returns { session touched (0/1), route touched (0/1) }.
+--- @include "includes/touchSession"
+--- @include "includes/touchRoute"
 local now = ARGV[1]
 local sessionTouched = 0
 if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'lastUsed', now)
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('ZADD', KEYS[3], now, ARGV[4] .. ':' .. ARGV[3])
-  if redis.call('GET', KEYS[2]) == ARGV[3] then
-    redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  end
+  touchSession(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[5], now, ARGV[2])
   sessionTouched = 1
 end
-local routeTouched = 0
-if redis.call('HGET', KEYS[5], 'state') == 'ready' then
-  redis.call('HSET', KEYS[5], 'lastUsed', now)
-  redis.call('ZADD', KEYS[4], now, ARGV[4])
-  routeTouched = 1
-end
-return { sessionTouched, routeTouched }
+return { sessionTouched, touchRoute(KEYS[5], KEYS[4], ARGV[4], now) }

@@ -1,0 +1,68 @@
+import type { ContainerDriver } from "@mcp-broker/container-manager";
+import type { LockOptions, Route, SessionStore } from "@mcp-broker/session-store";
+import type { Logger } from "pino";
+import type { GatewayConfig } from "./config.js";
+import type { User } from "./env.js";
+import type { Metrics } from "./metrics.js";
+
+export interface BackendsDeps {
+  config: Pick<GatewayConfig, "BACKEND_READY_TIMEOUT_MS">;
+  store: SessionStore;
+  driver: ContainerDriver;
+  metrics: Metrics;
+}
+
+/** A ready route, and not the one that just failed (`stale`). */
+export function usable(route: Route | null | undefined, stale?: Route): route is Route {
+  if (route?.state !== "ready") return false;
+  return !(stale && route.containerId === stale.containerId && route.createdAt === stale.createdAt);
+}
+
+/**
+ * Where each user's MCP server runs (docs/architecture.md#routing): found in Redis, or
+ * created once under the user's lock, whichever replica asks first; the others wait for it.
+ */
+export class Backends {
+  /**
+   * The lock outlives a slow start (so a second replica does not start a duplicate), and
+   * waiters wait as long as a start may take; Docker's unique names are the last guard.
+   */
+  readonly lock: LockOptions;
+
+  constructor(private readonly deps: BackendsDeps) {
+    const ready = deps.config.BACKEND_READY_TIMEOUT_MS;
+    this.lock = { ttlMs: ready + 30_000, timeoutMs: ready + 15_000 };
+  }
+
+  /** The user's ready route, starting their server if needed; `stale` is a route that just failed. */
+  async ensure(user: User, log: Logger, stale?: Route): Promise<Route> {
+    const route = await this.deps.store.getRoute(user.id);
+    if (usable(route, stale)) return route;
+    return this.deps.store.withUserLock(user.id, this.lock, () => this.ensureLocked(user, log, stale));
+  }
+
+  /** As `ensure`, for a caller that already holds the user's lock. */
+  async ensureLocked(user: User, log: Logger, stale?: Route): Promise<Route> {
+    const current = await this.deps.store.getRoute(user.id);
+    if (usable(current, stale)) return current;
+    const started = performance.now();
+    const backend = await this.deps.driver.ensure({ userId: user.id, apiKey: user.key });
+    const seconds = (performance.now() - started) / 1000;
+    this.deps.metrics.coldStarts.inc();
+    this.deps.metrics.coldStartDuration.observe(seconds);
+    log.info({ container: backend.containerId.slice(0, 12), ms: Math.round(seconds * 1000) }, "backend ready");
+    return this.deps.store.setRoute({ userId: user.id, ...backend });
+  }
+
+  /** The user's ready route if there is one; never starts a server. */
+  async running(user: User): Promise<Route | null> {
+    const route = await this.deps.store.getRoute(user.id);
+    return usable(route) ? route : null;
+  }
+
+  /** Whether the route's server still runs (an engine that cannot say counts as "not running"). */
+  async isAlive(route: Route): Promise<boolean> {
+    const container = await this.deps.driver.inspect(route.containerId).catch(() => null);
+    return container?.running ?? false;
+  }
+}

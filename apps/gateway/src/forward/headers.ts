@@ -1,0 +1,76 @@
+import type { IncomingHttpHeaders } from "node:http";
+
+/** RFC 9110 §7.6.1: meaningful for one connection only, never forwarded either way. */
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/**
+ * Client headers that never reach the user's server: hop-by-hop ones, what undici or the
+ * gateway sets itself (host, length, the upstream session id, the key header), and what
+ * belongs to the client's relation with the gateway only (credentials, cookies, origin).
+ * Everything else passes, as docs/architecture.md#headers requires (MCP-Protocol-Version,
+ * Last-Event-ID, Accept, ...).
+ */
+const DROP_UPSTREAM = [
+  ...HOP_BY_HOP,
+  "proxy-authorization",
+  "proxy-authenticate",
+  "host",
+  "content-length",
+  "mcp-session-id",
+  "authorization",
+  "origin",
+  "cookie",
+  "x-forwarded-for",
+];
+
+/** Server headers the client never sees: hop-by-hop ones, and what its own server sets. */
+const DROP_DOWNSTREAM = [...HOP_BY_HOP, "content-length", "mcp-session-id", "date"];
+
+export interface HeaderPolicy {
+  /** The client's headers for the upstream request, with the user's key in the header the server reads. */
+  toUpstream(incoming: IncomingHttpHeaders, apiKey: string): Record<string, string>;
+  /** The server's answer headers for the client, with the broker's session id when it issued one. */
+  toClient(upstream: IncomingHttpHeaders, sessionId?: string): Headers;
+}
+
+/** The allow/drop tables for one gateway, built once (the key header name comes from config). */
+export function headerPolicy(apiKeyHeader: string): HeaderPolicy {
+  const keyHeader = apiKeyHeader.toLowerCase();
+  const dropUpstream = new Set([...DROP_UPSTREAM, keyHeader]);
+  const dropDownstream = new Set(DROP_DOWNSTREAM);
+  return {
+    toUpstream(incoming, apiKey) {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(incoming)) {
+        if (value === undefined || dropUpstream.has(name)) continue;
+        headers[name] = Array.isArray(value) ? value.join(", ") : value;
+      }
+      // The Outline MCP server reads the key per request, ahead of the one it was started with.
+      headers[keyHeader] = apiKey;
+      return headers;
+    },
+    toClient(upstream, sessionId) {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(upstream)) {
+        if (value === undefined || dropDownstream.has(name)) continue;
+        for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+      }
+      if (sessionId) headers.set("mcp-session-id", sessionId);
+      if (isEventStream(upstream)) {
+        // Proxies (nginx) buffer a response unless told not to; an SSE stream must flow as written.
+        headers.set("cache-control", "no-cache, no-transform");
+        headers.set("x-accel-buffering", "no");
+      }
+      return headers;
+    },
+  };
+}
+
+export function isEventStream(headers: IncomingHttpHeaders): boolean {
+  return String(headers["content-type"] ?? "").includes("text/event-stream");
+}
+
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

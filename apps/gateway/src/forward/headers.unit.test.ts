@@ -1,0 +1,74 @@
+import { headerPolicy } from "./headers.js";
+
+const policy = headerPolicy("X-Outline-API-Key");
+
+describe("the header policy", () => {
+  it("forwards the client's headers less hop-by-hop ones, credentials and what the gateway sets", () => {
+    const upstream = policy.toUpstream(
+      {
+        connection: "keep-alive, x-hop",
+        "keep-alive": "timeout=5",
+        "proxy-connection": "keep-alive",
+        "proxy-authorization": "Basic x",
+        "proxy-authenticate": "Basic",
+        te: "trailers",
+        trailer: "x-sum",
+        "transfer-encoding": "chunked",
+        upgrade: "websocket",
+        host: "gateway.example",
+        "content-length": "42",
+        "mcp-session-id": "broker-session",
+        authorization: "Bearer ol_api_client",
+        origin: "https://app.example",
+        cookie: "a=b",
+        "x-forwarded-for": "10.0.0.1",
+        "x-outline-api-key": "ol_api_sent_by_client",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-06-18",
+        "last-event-id": "e7",
+        "content-type": "application/json",
+        "x-custom": ["a", "b"],
+      },
+      "ol_api_user",
+    );
+    expect(upstream).toEqual({
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+      "last-event-id": "e7",
+      "content-type": "application/json",
+      "x-custom": "a, b",
+      "x-outline-api-key": "ol_api_user",
+    });
+  });
+
+  it("answers the client with the server's headers less hop-by-hop ones and the server's own session id", () => {
+    const headers = policy.toClient({
+      connection: "keep-alive",
+      "keep-alive": "timeout=5",
+      "proxy-connection": "keep-alive",
+      "transfer-encoding": "chunked",
+      "content-length": "10",
+      date: "Mon, 01 Jan 2024 00:00:00 GMT",
+      "mcp-session-id": "upstream-session",
+      "content-type": "application/json",
+      "www-authenticate": 'Bearer realm="outline"',
+      "set-cookie": ["a=1", "b=2"],
+    });
+    expect(new Set(headers.keys())).toEqual(new Set(["content-type", "set-cookie", "www-authenticate"]));
+    expect(headers.get("www-authenticate")).toBe('Bearer realm="outline"');
+    expect(headers.getSetCookie()).toEqual(["a=1", "b=2"]);
+  });
+
+  it("sets the broker's session id, and the no-buffering hints on an event stream", () => {
+    const headers = policy.toClient(
+      { "content-type": "text/event-stream", "mcp-session-id": "upstream", "cache-control": "no-cache" },
+      "broker-session",
+    );
+    expect(Object.fromEntries(headers)).toEqual({
+      "content-type": "text/event-stream",
+      "mcp-session-id": "broker-session",
+      "cache-control": "no-cache, no-transform",
+      "x-accel-buffering": "no",
+    });
+  });
+});

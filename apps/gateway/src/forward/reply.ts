@@ -1,0 +1,56 @@
+import type { Logger } from "pino";
+import { type IdMap, restoreIdsInSse, restoreIdsInText } from "../rpc-ids.js";
+import { type HeaderPolicy, isEventStream } from "./headers.js";
+import type { UpstreamAnswer } from "./upstream-call.js";
+import { webBody } from "./web-body.js";
+
+/** What the broker hands the route: all a web Response needs, nothing the route must decide. */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | string | null;
+}
+
+export interface ReplyOptions {
+  headers: HeaderPolicy;
+  log: Logger;
+  /** The broker's session id to give the client (a session it just opened). */
+  sessionId?: string | undefined;
+  /** upstream id → the client's id, to restore in the answer (the pooled session). */
+  ids?: IdMap | undefined;
+  /** Marks the route used while a POST's event stream is open: tool work in progress. */
+  keepWarm?: { everyMs: number; tick: () => void } | undefined;
+}
+
+/**
+ * Turns the server's answer into the client's. Bodies stream through without buffering,
+ * except a JSON answer whose ids must be restored (one message, read whole to rewrite it);
+ * see docs/architecture.md#streaming.
+ */
+export async function reply(upstream: UpstreamAnswer, options: ReplyOptions): Promise<Answer> {
+  const { status } = upstream;
+  const headers = options.headers.toClient(upstream.headers, options.sessionId);
+  const ids = options.ids?.size ? options.ids : undefined;
+  if (typeof upstream.body === "string") {
+    return { status, headers, body: ids ? restoreIdsInText(upstream.body, ids) : upstream.body };
+  }
+  if (status === 202 || status === 204) {
+    upstream.body.dump().catch(() => {});
+    return { status, headers, body: null };
+  }
+  const sse = isEventStream(upstream.headers);
+  if (ids && !sse) return { status, headers, body: restoreIdsInText(await upstream.body.text(), ids) };
+  const log = options.log;
+  let body = webBody(
+    upstream.body,
+    sse
+      ? {
+          ...options.keepWarm,
+          onBroken: (error) =>
+            log.info({ err: error.message }, "upstream event stream broke; ending it for the client"),
+        }
+      : {},
+  );
+  if (ids) body = body.pipeThrough(restoreIdsInSse(ids));
+  return { status, headers, body };
+}

@@ -1,0 +1,61 @@
+import { z } from "zod";
+import { CodedError } from "./coded-error.js";
+
+/** The environment did not parse: `problems` names every bad variable, all at once. */
+export class ConfigError extends CodedError<"INVALID_CONFIG"> {
+  constructor(readonly problems: readonly string[]) {
+    super("INVALID_CONFIG", `invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+}
+
+/**
+ * Parses the environment once against an app's schema; the result is frozen and passed down,
+ * so nothing else reads `process.env` and tests build a config directly.
+ */
+export function parseEnv<Schema extends z.ZodType>(
+  schema: Schema,
+  env: Readonly<Record<string, string | undefined>>,
+): Readonly<z.output<Schema>> {
+  // An empty variable (`FOO=` in .env or compose) means "not set": its default applies.
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
+  const parsed = schema.safeParse(set);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  }
+  return Object.freeze(parsed.data);
+}
+
+/** Field types every app's schema uses, so each reads a variable the same way. */
+export const envFields = {
+  /** A TCP port to listen on; 0 lets the OS pick one. */
+  listenPort: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
+  /** A count or a duration in whole units (seconds, milliseconds), above zero. */
+  positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
+  /** `true/false`, `1/0` or `yes/no`. */
+  flag: (fallback: boolean) =>
+    z
+      .enum(["true", "false", "1", "0", "yes", "no"])
+      .transform((value) => value === "true" || value === "1" || value === "yes")
+      .default(fallback),
+  /** A comma-separated list; blanks dropped, unset means empty. */
+  list: () =>
+    z
+      .string()
+      .default("")
+      .transform((value) =>
+        value
+          .split(",")
+          .map((item) => item.trim())
+          .filter(Boolean),
+      ),
+  logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** The Redis connection every service shares: the same names and rules in each schema. */
+  redis: (commandTimeoutMs: number) => ({
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+      .default("redis://127.0.0.1:6379"),
+    REDIS_PREFIX: z.string().default("mcpb:"),
+    REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(commandTimeoutMs),
+  }),
+};

@@ -1,0 +1,12 @@
+export { CodedError } from "./coded-error.js";
+export { ConfigError, envFields, parseEnv } from "./config.js";
+export { type FetchHandler, type Listening, listen } from "./listen.js";
+export { type MetricsRegistry, monitoringRoutes } from "./monitoring.js";
+export { freePort } from "./ports.js";
+export {
+  type Closable,
+  runService,
+  type ServiceDefinition,
+  type ServiceLogger,
+  type ServiceProcess,
+} from "./run-service.js";

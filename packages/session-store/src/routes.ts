@@ -1,0 +1,123 @@
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import { guard } from "./guard.js";
+import { routeFrom, routeHash } from "./hashes.js";
+import type { Keyspace } from "./keys.js";
+import type { UserLocks } from "./locks.js";
+import type { StoreScripts } from "./scripts.js";
+import type { ClaimedRoute, Route } from "./types.js";
+
+export interface NewRoute {
+  userId: string;
+  containerId: string;
+  endpoint: string;
+}
+
+/**
+ * Routes: where each user's MCP server runs, scored by last use in the routes idle index. The
+ * reaper claims idle routes under the user's lock, so no gateway starts or recovers that user's
+ * container while it is being stopped.
+ */
+export class Routes {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keyspace,
+    private readonly scripts: StoreScripts,
+    private readonly locks: UserLocks,
+  ) {}
+
+  async get(userId: string): Promise<Route | null> {
+    return routeFrom(userId, await guard(() => this.redis.hgetall(this.keys.route(userId))));
+  }
+
+  /** Records the user's ready container and puts it in the idle index. */
+  async set(input: NewRoute): Promise<Route> {
+    const now = Date.now();
+    const route: Route = { ...input, state: "ready", createdAt: now, lastUsedAt: now };
+    const key = this.keys.route(input.userId);
+    await guard(() =>
+      this.redis.multi().del(key).hset(key, routeHash(route)).zadd(this.keys.routesIndex, now, input.userId).exec(),
+    );
+    return route;
+  }
+
+  /** Drops the route if it still names `containerId` (a stale route whose container is gone). */
+  async delete(userId: string, containerId: string): Promise<boolean> {
+    const removed = await guard(() =>
+      this.scripts.finishRoute(
+        this.keys.route(userId),
+        this.keys.lock(userId),
+        containerId,
+        "",
+        this.keys.lockReleased,
+      ),
+    );
+    if (removed === 1) await guard(() => this.redis.zrem(this.keys.routesIndex, userId));
+    return removed === 1;
+  }
+
+  /**
+   * Claims up to `limit` routes last used before `cutoffMs` for removal: each claim holds the
+   * user's lock and marks the route stopping. Call `finishRemoval` once the container is gone.
+   */
+  async claimIdle(cutoffMs: number, limit: number, lockTtlMs: number): Promise<ClaimedRoute[]> {
+    const lockToken = randomUUID();
+    const flat = await guard(() =>
+      this.scripts.claimRoutes(this.keys.routesIndex, cutoffMs, limit, lockToken, lockTtlMs, ...this.keys.layout),
+    );
+    const claimed: ClaimedRoute[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      claimed.push({
+        userId: flat[i] as string,
+        containerId: flat[i + 1] as string,
+        endpoint: flat[i + 2] as string,
+        lockToken,
+      });
+    }
+    return claimed;
+  }
+
+  /** Drops a claimed route (if it still names the container) and releases the claim's lock. */
+  async finishRemoval(claim: ClaimedRoute): Promise<void> {
+    await guard(() =>
+      this.scripts.finishRoute(
+        this.keys.route(claim.userId),
+        this.keys.lock(claim.userId),
+        claim.containerId,
+        claim.lockToken,
+        this.keys.lockReleased,
+      ),
+    );
+  }
+
+  /** Gives a claimed route back (its container refused to stop): ready again, lock released. */
+  async abandonRemoval(claim: ClaimedRoute): Promise<void> {
+    const key = this.keys.route(claim.userId);
+    await guard(async () => {
+      if ((await this.redis.hget(key, "containerId")) === claim.containerId) {
+        await this.redis
+          .multi()
+          .hset(key, "state", "ready")
+          .zadd(this.keys.routesIndex, Date.now(), claim.userId)
+          .exec();
+      }
+    });
+    await this.locks.release(claim.userId, claim.lockToken);
+  }
+
+  /** Routes the idle index holds. */
+  async count(): Promise<number> {
+    return guard(() => this.redis.zcard(this.keys.routesIndex));
+  }
+
+  /** Every user with a route, a page at a time (ZSCAN: no blocking scan of the keyspace). */
+  async *userIds(pageSize = 500): AsyncGenerator<string[]> {
+    let cursor = "0";
+    do {
+      const [next, flat] = await guard(() => this.redis.zscan(this.keys.routesIndex, cursor, "COUNT", pageSize));
+      cursor = next;
+      const users = flat.filter((_, i) => i % 2 === 0);
+      if (users.length > 0) yield users;
+    } while (cursor !== "0");
+  }
+}
