@@ -1,4 +1,4 @@
-# Production image of one broker app: APP=gateway or APP=reaper.
+# Production image of one broker app: APP=gateway, APP=reaper or APP=engine-guard.
 #   npm run build && docker build --build-arg APP=gateway -t mcp-broker/gateway .
 # The apps' dist/ folders come from the host build (`npm run build`); the image installs only
 # their production dependencies. NODE_IMAGE is an ARG so a locally built base can stand in where
@@ -16,11 +16,12 @@ COPY packages/session-store/package.json packages/session-store/
 COPY packages/container-manager/package.json packages/container-manager/
 COPY apps/gateway/package.json apps/gateway/
 COPY apps/reaper/package.json apps/reaper/
+COPY apps/engine-guard/package.json apps/engine-guard/
 COPY apps/outline-stub/package.json apps/outline-stub/
 COPY test/support/package.json test/support/
 COPY test/e2e/package.json test/e2e/
-# One dependency layer for both apps, so building the second image reuses the first's install.
-RUN ["npm", "ci", "--omit=dev", "--ignore-scripts", "--workspace", "@mcp-broker/service-runtime", "--workspace", "@mcp-broker/session-store", "--workspace", "@mcp-broker/container-manager", "--workspace", "@mcp-broker/gateway", "--workspace", "@mcp-broker/reaper"]
+# One dependency layer for every app, so building the second image reuses the first's install.
+RUN ["npm", "ci", "--omit=dev", "--ignore-scripts", "--workspace", "@mcp-broker/service-runtime", "--workspace", "@mcp-broker/session-store", "--workspace", "@mcp-broker/container-manager", "--workspace", "@mcp-broker/gateway", "--workspace", "@mcp-broker/reaper", "--workspace", "@mcp-broker/engine-guard"]
 ARG APP=gateway
 COPY packages/service-runtime/dist packages/service-runtime/dist
 COPY packages/session-store/dist packages/session-store/dist

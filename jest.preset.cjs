@@ -11,6 +11,7 @@ const workspaces = {
   "@mcp-broker/outline-stub": "apps/outline-stub/src/index.ts",
   "@mcp-broker/gateway": "apps/gateway/src/index.ts",
   "@mcp-broker/reaper": "apps/reaper/src/index.ts",
+  "@mcp-broker/engine-guard": "apps/engine-guard/src/index.ts",
 };
 
 module.exports = {

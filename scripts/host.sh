@@ -3,7 +3,7 @@
 # that it runs. `npm test` and `npm run dev` call it first (package.json `pretest`/`predev`);
 # CI runs nothing else that installs.
 #
-#   bash scripts/host.sh test   Docker engine (running), Compose, redis-server, nginx, Node 24
+#   bash scripts/host.sh test   Docker engine (running), Compose, redis-server, nginx, haproxy, Node 24
 #   bash scripts/host.sh dev    Node 24; a Docker engine and redis-server where they can be had
 #                               (NO_DOCKER=1: redis-server only, backends run as processes)
 #
@@ -45,10 +45,13 @@ if [ "$want_docker" = 1 ] && ! command -v dockerd >/dev/null && ! docker info >/
 fi
 if [ "$mode" = test ]; then
   compose_ok || packages+=(COMPOSE)
-  # The in-process tests start redis-server from PATH; the tests' and benchmarks' Redis and
-  # nginx images are assembled from host binaries when no registry answers.
+  # The in-process tests start redis-server from PATH; the tests' and benchmarks' Redis, nginx
+  # and HAProxy (the Compose stack's balancer) images are assembled from host binaries when no
+  # registry answers.
   command -v redis-server >/dev/null || packages+=(redis-server)
   command -v nginx >/dev/null || packages+=(nginx)
+  # Debian puts haproxy in /usr/sbin, which is not on every user's PATH.
+  PATH="$PATH:/usr/sbin" command -v haproxy >/dev/null || packages+=(haproxy)
 elif [ -z "${REDIS_URL:-}" ]; then
   # dev: Redis runs as redis-server, or in a container whose image is assembled from it.
   command -v redis-server >/dev/null || packages+=(redis-server)
@@ -64,7 +67,7 @@ if ((${#packages[@]})); then
     "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${resolved[@]}" >/dev/null
     # Debian starts packaged services on install; this project starts its own, on free ports.
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-      "${as_root[@]}" systemctl disable --now nginx redis-server >/dev/null 2>&1 || true
+      "${as_root[@]}" systemctl disable --now nginx redis-server haproxy >/dev/null 2>&1 || true
     fi
   else
     say "missing system parts, and this user cannot install them; run:"
@@ -114,6 +117,12 @@ if [ "$major" -lt 22 ] && [ -z "${HOST_SYSTEM_NODE:-}" ]; then
     rm -rf "$dir" && mkdir -p "$dir"
     tar -xzf "$tmp"/node-linux-*.tgz -C "$dir" --strip-components=1 package/bin package/LICENSE
     rm -rf "$tmp"
+  fi
+  # npm finds its global config next to the node that runs it: point .host/node's at the
+  # system's, so npm under Node 24 keeps the machine's registry and CA settings.
+  if [ ! -e "$dir/etc/npmrc" ]; then
+    system_npmrc=$(npm config get globalconfig 2>/dev/null || true)
+    if [ -f "$system_npmrc" ]; then mkdir -p "$dir/etc" && ln -s "$system_npmrc" "$dir/etc/npmrc"; fi
   fi
 fi
 exit 0

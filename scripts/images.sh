@@ -4,9 +4,13 @@
 #                                  filesystem assembled from this host's node binary
 #   mcp-broker/redis:local         official redis:7 when it can be pulled, else host redis-server
 #   mcp-broker/nginx:local         official nginx when it can be pulled, else host nginx
+#                                  (the Docker socket proxy)
+#   mcp-broker/haproxy:local       official haproxy:2.6 when it can be pulled, else host haproxy
+#                                  (the load balancer)
 #   mcp-broker/outline-stub:local  apps/outline-stub/Dockerfile on the node base
 #   mcp-broker/gateway:local       Dockerfile (APP=gateway) on the node base
 #   mcp-broker/reaper:local        Dockerfile (APP=reaper) on the node base
+#   mcp-broker/engine-guard:local  Dockerfile (APP=engine-guard) on the node base (container control)
 # SKIP_APP_IMAGES=1 stops after the outline-stub image (what `npm run dev` needs).
 # Idempotent: base images are made once (FORCE=1 remakes them); app images are rebuilt each run
 # (Docker's layer cache makes an unchanged rebuild take about a second).
@@ -16,6 +20,7 @@ cd "$(dirname "$0")/.."
 NODE_BASE=${NODE_BASE_IMAGE:-mcp-broker/node-base:local}
 REDIS_BASE=${REDIS_IMAGE:-mcp-broker/redis:local}
 NGINX_BASE=${NGINX_IMAGE:-mcp-broker/nginx:local}
+HAPROXY_BASE=${HAPROXY_IMAGE:-mcp-broker/haproxy:local}
 STUB=${STUB_IMAGE:-mcp-broker/outline-stub:local}
 
 log() { printf '[images] %s\n' "$*" >&2; }
@@ -100,7 +105,7 @@ else
 fi
 
 # App images need the apps built on the host first (their dist/ folders are copied in).
-[ -f apps/outline-stub/dist/bundle/server.mjs ] && [ -f apps/gateway/dist/main.js ] && [ -f apps/reaper/dist/main.js ] \
+[ -f apps/outline-stub/dist/bundle/server.mjs ] && [ -f apps/gateway/dist/main.js ] && [ -f apps/reaper/dist/main.js ] && [ -f apps/engine-guard/dist/main.js ] \
   || npm run build >/dev/null
 build() { # tag, context, extra args...
   local tag=$1 context=$2; shift 2
@@ -110,8 +115,14 @@ build() { # tag, context, extra args...
 # Where the npm registry sits behind a TLS-intercepting proxy, npm inside the build needs the
 # host's CA bundle; the host-built base image carries /etc/ssl/certs.
 cafile=$(npm config get cafile 2>/dev/null | grep '^/' || true)
+# The Node 24 that scripts/with-node.sh puts first has an npm of its own, which does not read the
+# system's global npmrc: fall back to the bundle Node itself is told to trust.
+if [ -z "$cafile" ]; then
+  case "${NODE_EXTRA_CA_CERTS:-}" in /etc/ssl/certs/*) cafile=$NODE_EXTRA_CA_CERTS ;; esac
+fi
 build "$STUB" apps/outline-stub --build-arg NODE_IMAGE="$NODE_BASE"
-# `npm run dev` runs the gateway and reaper on the host and needs no images of them, nor nginx.
+# `npm run dev` runs the gateway and reaper on the host and needs no images of them, nor the
+# Compose stack's nginx and HAProxy.
 [ -n "${SKIP_APP_IMAGES:-}" ] && exit 0
 
 if base_current "$NGINX_BASE" && [ -z "${FORCE:-}" ]; then
@@ -131,7 +142,28 @@ else
   log "$NGINX_BASE <- host $(nginx -v 2>&1 | cut -d' ' -f3)"
 fi
 
-for app in gateway reaper; do
+if base_current "$HAPROXY_BASE" && [ -z "${FORCE:-}" ]; then
+  log "$HAPROXY_BASE present"
+elif try_pull haproxy:2.6 "$HAPROXY_BASE"; then
+  log "$HAPROXY_BASE <- haproxy:2.6"
+else
+  # Debian installs it in /usr/sbin, which is not on every user's PATH.
+  haproxy_bin=$(PATH="$PATH:/usr/sbin" command -v haproxy || true)
+  [ -n "$haproxy_bin" ] || { log "haproxy not installed: apt-get install -y haproxy"; exit 1; }
+  root=$(new_root)
+  add_binary "$root" "$haproxy_bin"
+  mkdir -p "$root/usr/local/etc/haproxy"
+  # Same layout as the official image (config in /usr/local/etc/haproxy), as a non-root user.
+  # `docker import` cannot set STOPSIGNAL: docker-compose.yml sets SIGUSR1, HAProxy's soft stop.
+  import_root "$root" "$HAPROXY_BASE" \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/bin' --change 'USER 1000:1000' \
+    --change 'EXPOSE 8080' \
+    --change 'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
+    --change "LABEL mcp-broker.base=$BASE_REVISION"
+  log "$HAPROXY_BASE <- host haproxy $("$haproxy_bin" -v | head -n 1 | cut -d' ' -f3)"
+fi
+
+for app in gateway reaper engine-guard; do
   build "mcp-broker/$app:local" . --build-arg NODE_IMAGE="$NODE_BASE" --build-arg APP=$app \
     ${cafile:+--build-arg NPM_CAFILE=$cafile}
 done

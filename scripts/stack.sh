@@ -1,32 +1,81 @@
 #!/usr/bin/env bash
-# Runs docker-compose.yml: `stack.sh up` starts it and waits until nginx answers;
-# `stack.sh down` stops it and removes the per-user MCP containers the gateways started
-# (Compose does not know them: the gateways create them through the Docker API).
+# Runs docker-compose.yml.
+#   stack.sh up            starts it with GATEWAY_REPLICAS gateways (default 2), waits until the
+#                          balancer answers
+#   stack.sh scale N       adds or removes gateway replicas while it runs (the balancer finds new
+#                          ones by DNS within seconds; removed ones drain first)
+#   stack.sh roll          replaces every gateway replica, one at a time, with a new container from
+#                          the current image and settings: the replacement is healthy before the
+#                          old one is stopped (and drains), so no call fails and capacity never drops
+#   stack.sh down [opts]   stops it and removes the per-user MCP containers the gateways started
+#                          (Compose does not know them: the gateways create them through the Docker API)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROJECT=${COMPOSE_PROJECT_NAME:-mcp-broker}
 if docker compose version >/dev/null 2>&1; then compose=(docker compose -p "$PROJECT"); else compose=(docker-compose -p "$PROJECT"); fi
 port=${BROKER_PORT:-8080}
+replicas=${GATEWAY_REPLICAS:-2}
+
+# Gateway containers of this project, oldest first.
+gateways() {
+  docker ps -q --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.service=gateway" |
+    xargs -r docker inspect --format '{{.Created}} {{.Id}}' | sort | cut -d' ' -f2
+}
+# Waits until the container's own health check (GET /ready) passes.
+wait_healthy() {
+  for _ in $(seq 1 120); do
+    [ "$(docker inspect --format '{{.State.Health.Status}}' "$1")" = healthy ] && return 0
+    sleep 0.5
+  done
+  echo "gateway ${1:0:12} did not become healthy" >&2
+  docker logs --tail 30 "$1" >&2
+  return 1
+}
+scale() { "${compose[@]}" up -d --no-deps --no-recreate --scale "gateway=$1" gateway; }
 
 case "${1:-}" in
   up)
-    "${compose[@]}" up -d --no-build
+    "${compose[@]}" up -d --no-build --scale "gateway=$replicas"
     for _ in $(seq 1 90); do
       curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
       sleep 1
     done
     curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { "${compose[@]}" ps; "${compose[@]}" logs --tail 30; exit 1; }
-    echo "broker up: http://127.0.0.1:$port/mcp  dashboard: http://127.0.0.1:${DASHBOARD_PORT:-3001}/admin/queues"
+    echo "broker up: http://127.0.0.1:$port/mcp ($replicas gateways)  dashboard: http://127.0.0.1:${DASHBOARD_PORT:-3001}/admin/queues"
+    ;;
+  scale)
+    [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 scale N (N >= 1)" >&2; exit 2; }
+    scale "$2"
+    ;;
+  roll)
+    # A stopped replica of the old version must not be the one Compose starts again.
+    docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.service=gateway" \
+      --filter status=exited --filter status=created | xargs -r docker rm >/dev/null
+    old=$(gateways)
+    [ -n "$old" ] || { echo "no gateway replica runs" >&2; exit 1; }
+    count=$(wc -w <<<"$old")
+    for id in $old; do
+      # One more replica first (Compose creates it from the current image), healthy before the
+      # old one leaves: the balancer sends it traffic within a second of its /ready passing.
+      scale $((count + 1))
+      new=$(gateways | tail -n 1)
+      wait_healthy "$new"
+      # docker stop sends SIGTERM: the old replica drains (its /ready turns 503, the balancer
+      # stops sending it requests), finishes what it has in flight and exits.
+      docker stop "$id" >/dev/null
+      docker rm "$id" >/dev/null
+      echo "replaced gateway ${id:0:12} with ${new:0:12}"
+    done
     ;;
   down)
     # Gateways first, so none starts a user's container while they are being removed.
-    "${compose[@]}" stop gateway-1 gateway-2 reaper >/dev/null 2>&1 || true
+    "${compose[@]}" stop gateway reaper >/dev/null 2>&1 || true
     ids=$(docker ps -aq --filter "label=mcp-broker.deployment=${DEPLOYMENT_NAME:-compose}")
     [ -z "$ids" ] || docker rm -f $ids >/dev/null
     "${compose[@]}" down "${@:2}"
     ;;
   *)
-    echo "usage: $0 up|down [compose down options]" >&2
+    echo "usage: $0 up|scale N|roll|down [compose down options]" >&2
     exit 2
     ;;
 esac

@@ -65,7 +65,7 @@ export async function startGateway(env) {
   return { url: `${url}/mcp`, pid: child.pid, child };
 }
 
-/** nginx proxying to `upstreams` (host:port list), tuned as deploy/nginx/load-balancer.conf. */
+/** nginx proxying to `upstreams` (host:port list): keep-alive, unbuffered, no session logic. */
 export function startNginx(upstreams) {
   return startNginxWith(
     `upstream targets { ${upstreams.map((u) => `server ${u};`).join(" ")} keepalive 64; }`,

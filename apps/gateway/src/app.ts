@@ -9,7 +9,7 @@ import type { Dispatcher } from "undici";
 import { Broker } from "./broker.js";
 import type { GatewayConfig } from "./config.js";
 import { type GatewayEnv, requestHeader } from "./env.js";
-import { GatewayError, rpcErrorBody, toGatewayError } from "./errors.js";
+import { errorAnswerBody, GatewayError, toGatewayError } from "./errors.js";
 import { createDispatcher } from "./forward/upstream-call.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { authenticate } from "./middleware/auth.js";
@@ -22,6 +22,8 @@ export interface AppDeps {
   logger: Logger;
   metrics?: Metrics;
   dispatcher?: Dispatcher;
+  /** True from SIGTERM on: /ready answers 503 so the balancer stops sending requests. */
+  draining?: () => boolean;
 }
 
 export interface GatewayApp {
@@ -72,6 +74,7 @@ export function createApp(deps: AppDeps): GatewayApp {
 
   app.route("/", monitoringRoutes({ registry: metrics.registry }));
   app.get("/ready", async (c) => {
+    if (deps.draining?.()) return c.json({ ok: false, draining: true }, 503);
     const checks = await Promise.allSettled([store.ping(), driver.ping()]);
     const [redis, backend] = checks.map((check) => (check.status === "fulfilled" ? "ok" : check.reason.message));
     const ok = checks.every((check) => check.status === "fulfilled");
@@ -97,7 +100,7 @@ export function createApp(deps: AppDeps): GatewayApp {
 
   // The one place errors become answers: errors.ts's table gives status, JSON-RPC code, headers.
   const answer = (c: Context<GatewayEnv>, error: GatewayError) =>
-    c.json(rpcErrorBody(error.rpcCode, error.message), error.status as ContentfulStatusCode, error.headers);
+    c.json(errorAnswerBody(error), error.status as ContentfulStatusCode, error.headers);
   app.notFound((c) => answer(c, new GatewayError("NO_ROUTE", `${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {
     const known = toGatewayError(error);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
 import type { LockOptions, Route, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
@@ -11,6 +12,9 @@ export interface BackendsDeps {
   driver: ContainerDriver;
   metrics: Metrics;
 }
+
+/** When a lost connection's server is asked about again: at once, then after these pauses. */
+const ALIVE_RECHECKS_MS = [0, 100, 250];
 
 /** A ready route, and not the one that just failed (`stale`). */
 export function usable(route: Route | null | undefined, stale?: Route): route is Route {
@@ -60,9 +64,17 @@ export class Backends {
     return usable(route) ? route : null;
   }
 
-  /** Whether the route's server still runs (an engine that cannot say counts as "not running"). */
+  /**
+   * Whether the route's server still runs (an engine that cannot say counts as "not running"),
+   * asked after a connection to it was lost. The engine reports a killed container a moment
+   * after its sockets close, so "running" is asked again before it is believed.
+   */
   async isAlive(route: Route): Promise<boolean> {
-    const container = await this.deps.driver.inspect(route.containerId).catch(() => null);
-    return container?.running ?? false;
+    for (const waitMs of ALIVE_RECHECKS_MS) {
+      if (waitMs > 0) await sleep(waitMs);
+      const container = await this.deps.driver.inspect(route.containerId).catch(() => null);
+      if (!container?.running) return false;
+    }
+    return true;
   }
 }

@@ -1,20 +1,21 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
-import type { BrokerSession, Route, SessionStore } from "@mcp-broker/session-store";
+import type { BrokerSession, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
-import { Backends, usable } from "./backends.js";
+import { Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
 import type { User } from "./env.js";
 import { GatewayError } from "./errors.js";
+import { AnswerTracker } from "./forward/answer-tracker.js";
 import type { ClientGone } from "./forward/client-request.js";
-import { classifyAnswer, mayBeSessionGone } from "./forward/failures.js";
+import { toolHintsOf } from "./forward/failures.js";
+import { type Forward, type Forwarded, Forwarder, type ForwardStart } from "./forward/forwarder.js";
 import { type HeaderPolicy, headerPolicy, headerValue, isEventStream } from "./forward/headers.js";
 import { type Answer, type ReplyOptions, reply } from "./forward/reply.js";
-import { callUpstream, type UpstreamAnswer, type UpstreamRequest } from "./forward/upstream-call.js";
 import type { Metrics } from "./metrics.js";
-import { withRecovery } from "./recovery.js";
 import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
+import { ClientSessions } from "./sessions/client-sessions.js";
 import { UpstreamSessions } from "./upstream-sessions.js";
 
 export interface BrokerDeps {
@@ -48,12 +49,6 @@ export interface ListenRequest {
   gone: ClientGone;
 }
 
-type Forward = Omit<UpstreamRequest, "endpoint">;
-interface Forwarded extends UpstreamAnswer {
-  route: Route;
-  session: BrokerSession | null;
-}
-
 const requestIds = (messages: readonly JsonRpcMessage[]) =>
   messages.filter((m) => typeof m.method === "string" && "id" in m).map((m) => m.id);
 
@@ -65,14 +60,18 @@ const requestIds = (messages: readonly JsonRpcMessage[]) =>
 export class Broker {
   readonly #ids: IdRewriter;
   readonly #backends: Backends;
-  readonly #sessions: UpstreamSessions;
+  readonly #upstream: UpstreamSessions;
+  readonly #clients: ClientSessions;
+  readonly #forwarder: Forwarder;
   readonly #headers: HeaderPolicy;
   readonly #touchEveryMs: number;
 
   constructor(private readonly deps: BrokerDeps) {
     this.#ids = new IdRewriter(`mcpb-${deps.instanceId}`);
     this.#backends = new Backends(deps);
-    this.#sessions = new UpstreamSessions({ ...deps, backends: this.#backends });
+    this.#upstream = new UpstreamSessions({ ...deps, backends: this.#backends });
+    this.#clients = new ClientSessions({ ...deps, backends: this.#backends, upstream: this.#upstream });
+    this.#forwarder = new Forwarder({ ...deps, backends: this.#backends, upstream: this.#upstream });
     this.#headers = headerPolicy(deps.config.API_KEY_HEADER);
     this.#touchEveryMs = Math.min(60_000, (deps.config.CONTAINER_IDLE_TTL_SECONDS * 1000) / 3);
   }
@@ -90,12 +89,12 @@ export class Broker {
     };
     if (request.clientSessionId) return this.#postOnSession(user, log, request, forward, request.clientSessionId);
     const initialize = request.messages.find((m) => m.method === "initialize");
-    if (initialize) return this.#initialize(user, log, request, forward, initialize);
+    if (initialize) return this.#initialize(user, log, forward, request, initialize);
     if (request.mcpMethod) {
       // MCP 2026-07-28 has no sessions: pass through untouched, so a server that answers 400
       // makes the client fall back to initialize, as that revision specifies.
       this.#touch(user, log);
-      return this.#reply(user, log, await this.#forward(user, log, forward, { session: null }));
+      return this.#reply(user, log, await this.#forwarder.forward(user, log, forward, { session: null }));
     }
     return this.#postPooled(user, log, request, forward);
   }
@@ -105,8 +104,10 @@ export class Broker {
     if (!request.clientSessionId) {
       throw new GatewayError("NO_STREAM", "No server-to-client stream without an Mcp-Session-Id");
     }
-    const { session, route } = await this.deps.store.useSession(user.id, request.clientSessionId);
-    if (!session) throw new GatewayError("SESSION_NOT_FOUND");
+    const client = this.#clients.verify(user, log, request.clientSessionId);
+    // A GET stream only listens: it must not start (or keep alive) a server the reaper
+    // stopped as idle. MCP lets a server answer 405 when it offers no stream.
+    const { session, route } = await this.#clients.use(user, log, client, { listenOnly: true });
     const forward: Forward = {
       method: "GET",
       headers: this.#headers.toUpstream(request.headers, user.key),
@@ -114,9 +115,8 @@ export class Broker {
       headersTimeoutMs: this.deps.config.UPSTREAM_TIMEOUT_MS,
       bodyTimeoutMs: 0, // a GET stream may stay quiet for hours
     };
-    // A GET stream only listens: it must not start (or keep alive) a server the reaper
-    // stopped as idle. MCP lets a server answer 405 when it offers no stream.
-    const forwarded = await this.#forward(user, log, forward, { session, route }, { listenOnly: true });
+    const start = { session, route, client };
+    const forwarded = await this.#forwarder.forward(user, log, forward, start, { listenOnly: true });
     if (forwarded.status !== 200 || !isEventStream(forwarded.headers)) {
       if (typeof forwarded.body !== "string") await forwarded.body.dump();
       throw new GatewayError(
@@ -127,41 +127,38 @@ export class Broker {
     return reply(forwarded, { headers: this.#headers, log });
   }
 
-  /** DELETE: ends the client's session, upstream and in Redis. */
+  /** DELETE: ends the client's session, in Redis (tombstone) and upstream. */
   async end(user: User, log: Logger, clientSessionId: string | undefined): Promise<void> {
     if (!clientSessionId) throw new GatewayError("SESSION_ID_REQUIRED");
-    const session = await this.deps.store.getSession(user.id, clientSessionId);
-    if (!session) throw new GatewayError("SESSION_NOT_FOUND");
-    await this.#sessions.end(user, log, session);
-    log.info({ session: session.id.slice(0, 8) }, "session ended by client");
+    await this.#clients.end(user, log, clientSessionId);
   }
 
   /** The client's own session: one round trip reads it and the route and touches both. */
   async #postOnSession(user: User, log: Logger, request: PostRequest, forward: Forward, id: string) {
-    const { session, route } = await this.deps.store.useSession(user.id, id);
-    if (!session) throw new GatewayError("SESSION_NOT_FOUND");
+    const client = this.#clients.verify(user, log, id);
+    const protocolVersion = request.protocolVersion;
+    const { session, route } = await this.#clients.use(user, log, client, { protocolVersion });
+    const ids = requestIds(request.messages);
+    const tracker = this.#tracker(user, log, request.messages, ids);
     let forwarded: Forwarded | undefined;
-    this.#cancelOnAbort(user, log, request.gone, requestIds(request.messages), () => forwarded);
-    forwarded = await this.#forward(user, log, forward, { session, route });
-    return this.#reply(user, log, forwarded);
+    this.#cancelOnAbort(user, log, request.gone, ids, () => forwarded);
+    const start: ForwardStart = { session, route, client, messages: request.messages, tracker, protocolVersion };
+    forwarded = await this.#send(user, log, request, forward, start);
+    if (forwarded.status < 300 && forwarded.session) {
+      await this.#clients.record(user, log, forwarded.session, request.messages);
+    }
+    return this.#reply(user, log, forwarded, { tracker });
   }
 
-  /** A client's initialize: forwarded, and the upstream session recorded under a broker id. */
-  async #initialize(user: User, log: Logger, request: PostRequest, forward: Forward, message: JsonRpcMessage) {
+  /** A client's initialize: forwarded, and the upstream session recorded under a token of the broker's. */
+  async #initialize(user: User, log: Logger, forward: Forward, request: PostRequest, message: JsonRpcMessage) {
     if (request.messages.length !== 1) throw new GatewayError("INITIALIZE_NOT_ALONE");
-    const forwarded = await this.#forward(user, log, forward, { session: null });
+    const forwarded = await this.#send(user, log, request, forward, { session: null, messages: request.messages });
     const upstreamSessionId = headerValue(forwarded.headers, "mcp-session-id");
     if (forwarded.status !== 200 || !upstreamSessionId) return this.#reply(user, log, forwarded);
-    const params = (message.params ?? {}) as { protocolVersion?: string };
-    const session = await this.deps.store.createSession({
-      userId: user.id,
-      upstreamSessionId,
-      initializeParams: params,
-      protocolVersion: params.protocolVersion ?? "",
-      pooled: true,
-    });
-    log.info({ session: session.id.slice(0, 8) }, "session initialized");
-    return this.#reply(user, log, forwarded, { sessionId: session.id });
+    // Never the user's pooled session too: a client's session is its own (docs/architecture.md#sessions).
+    const sessionId = await this.#clients.open(user, log, message.params, upstreamSessionId);
+    return this.#reply(user, log, forwarded, { sessionId });
   }
 
   /**
@@ -171,74 +168,59 @@ export class Broker {
    */
   async #postPooled(user: User, log: Logger, request: PostRequest, forward: Forward) {
     const used = await this.deps.store.usePooledSession(user.id);
-    const session = used.session ?? (await this.#sessions.openPooled(user, log, request.protocolVersion));
+    const session = used.session ?? (await this.#upstream.openPooled(user, log, request.protocolVersion));
     const rewritten = this.#ids.rewrite(request.messages);
+    const tracker = this.#tracker(user, log, request.messages, [...rewritten.ids.keys()]);
     let forwarded: Forwarded | undefined;
     this.#cancelOnAbort(user, log, request.gone, [...rewritten.ids.keys()], () => forwarded);
     const body = JSON.stringify(request.batch ? rewritten.messages : rewritten.messages[0]);
     // A pool opened just now may have replaced the server the route read before named.
     const route = used.session ? used.route : null;
-    forwarded = await this.#forward(user, log, { ...forward, body }, { session, route });
-    return this.#reply(user, log, forwarded, { ids: rewritten.ids });
+    const start: ForwardStart = { session, route, messages: request.messages, tracker };
+    forwarded = await this.#send(user, log, request, { ...forward, body }, start);
+    if (forwarded.status < 300 && forwarded.session) {
+      await this.#clients.record(user, log, forwarded.session, request.messages);
+    }
+    return this.#reply(user, log, forwarded, { ids: rewritten.ids, tracker });
+  }
+
+  /** Forwards a POST; a call not repeated is answered per request, with the client's own ids. */
+  async #send(user: User, log: Logger, request: PostRequest, forward: Forward, start: ForwardStart) {
+    try {
+      return await this.#forwarder.forward(user, log, forward, start);
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === "NOT_REPEATED") {
+        error.replyTo = { ids: requestIds(request.messages), batch: request.batch };
+      }
+      throw error;
+    }
   }
 
   /**
-   * Sends one request upstream for `session` (none for initialize and stateless requests),
-   * recovering a dead server or a vanished upstream session as forward/failures.ts says.
+   * Watches an answer: which requests it answered (a broken stream is judged by what is left),
+   * and the tools a `tools/list` answer lists, whose annotations say what is safe to repeat.
    */
-  async #forward(
-    user: User,
-    log: Logger,
-    forward: Forward,
-    start: { session: BrokerSession | null; route?: Route | null },
-    options: { listenOnly?: boolean } = {},
-  ): Promise<Forwarded> {
-    const listenOnly = options.listenOnly ?? false;
-    const route = usable(start.route) ? start.route : await this.#firstRoute(user, log, listenOnly);
-    const { result, attempt } = await withRecovery(
-      this.deps.metrics,
-      {
-        log,
-        send: ({ route, session }) => this.#call(forward, route, session),
-        settle: async (response: Dispatcher.ResponseData, { session }) => {
-          const answer: UpstreamAnswer = {
-            status: response.statusCode,
-            headers: response.headers,
-            body: response.body,
-          };
-          if (!session || !mayBeSessionGone(answer.status)) return { result: answer, failure: null };
-          const text = await response.body.text();
-          return { result: { ...answer, body: text }, failure: classifyAnswer(answer.status, text) };
-        },
-        isAlive: (candidate) => this.#backends.isAlive(candidate),
-        replaceServer: listenOnly ? undefined : (stale) => this.#backends.ensure(user, log, stale),
-        reviveSession: ({ session, route }) => this.#sessions.revive(user, log, session as BrokerSession, route),
-        clientGone: () => forward.signal?.aborted === true,
-      },
-      { route, session: start.session },
-    );
-    return { ...result, route: attempt.route, session: attempt.session };
-  }
-
-  async #firstRoute(user: User, log: Logger, listenOnly: boolean): Promise<Route> {
-    if (!listenOnly) return this.#backends.ensure(user, log);
-    const running = await this.#backends.running(user);
-    if (!running) throw new GatewayError("NO_STREAM");
-    return running;
-  }
-
-  async #call(forward: Forward, route: Route, session: BrokerSession | null): Promise<Dispatcher.ResponseData> {
-    const headers = session ? { ...forward.headers, "mcp-session-id": session.upstreamSessionId } : forward.headers;
-    const started = performance.now();
-    const response = await callUpstream(this.deps.dispatcher, { ...forward, headers, endpoint: route.endpoint });
-    this.deps.metrics.upstreamDuration.observe({ method: forward.method }, (performance.now() - started) / 1000);
-    return response;
+  #tracker(user: User, log: Logger, messages: readonly JsonRpcMessage[], upstreamIds: unknown[]) {
+    const listsTools = messages.some((m) => m.method === "tools/list");
+    const onMessage = (message: Record<string, unknown>) => {
+      const hints = toolHintsOf(message);
+      if (!hints) return;
+      this.deps.store
+        .recordToolHints(user.id, hints)
+        .catch((error: Error) => log.warn({ err: error.message }, "could not record tool annotations"));
+    };
+    return new AnswerTracker(upstreamIds, listsTools ? onMessage : undefined);
   }
 
   /** A POST's answer; an event stream (tool work in progress) keeps the route warm while open. */
-  #reply(user: User, log: Logger, forwarded: Forwarded, options: Pick<ReplyOptions, "sessionId" | "ids"> = {}) {
+  #reply(
+    user: User,
+    log: Logger,
+    forwarded: Forwarded,
+    options: Pick<ReplyOptions, "sessionId" | "ids" | "tracker"> = {},
+  ) {
     const keepWarm = { everyMs: this.#touchEveryMs, tick: () => this.#touch(user, log, forwarded.session) };
-    return reply(forwarded, { ...options, headers: this.#headers, log, keepWarm });
+    return reply(forwarded, { ...options, headers: this.#headers, log, keepWarm, resume: forwarded.resume });
   }
 
   /** On client disconnect, tell the server to stop working on the requests it was sent. */
@@ -252,7 +234,7 @@ export class Broker {
     if (upstreamIds.length === 0) return;
     gone.once("abort", () => {
       const done = answered();
-      if (done?.session) this.#sessions.cancel(user, log, done.route, done.session, upstreamIds);
+      if (done?.session) this.#upstream.cancel(user, log, done.route, done.session, upstreamIds);
     });
   }
 

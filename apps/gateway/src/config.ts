@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { DRIVER_DEFAULTS } from "@mcp-broker/container-manager";
 import { envFields, parseEnv } from "@mcp-broker/service-runtime";
 import { z } from "zod";
@@ -36,8 +37,15 @@ const schema = z
     AUTH_NEGATIVE_CACHE_SECONDS: positiveInt(30),
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
     SESSION_IDLE_TTL_SECONDS: positiveInt(3600),
+    /** Signs broker session ids, newest first; unset: derived from KEY_HASH_SECRET (see loadConfig). */
+    SESSION_SECRET: list().refine(
+      (secrets) => secrets.every((secret) => secret.length >= 16),
+      "each comma-separated secret must be at least 16 characters",
+    ),
+    /** A session id older than this is refused (404), so the client initializes a new one. */
+    SESSION_MAX_AGE_SECONDS: positiveInt(30 * 24 * 3600),
     CONTAINER_IDLE_TTL_SECONDS: positiveInt(900),
-    BACKEND_DRIVER: z.enum(["docker", "process"]).default("docker"),
+    BACKEND_DRIVER: z.enum(["docker", "process", "swarm"]).default("docker"),
     BACKEND_IMAGE: z.string().min(1).default(DRIVER_DEFAULTS.image),
     BACKEND_COMMAND: z.string().default(""),
     BACKEND_PORT: z.coerce.number().int().min(1).max(65535).default(DRIVER_DEFAULTS.port),
@@ -66,11 +74,19 @@ const schema = z
     MAX_BODY_BYTES: positiveInt(4 * MiB),
     UPSTREAM_TIMEOUT_MS: positiveInt(600_000),
     ALLOWED_ORIGINS: list(),
+    // SIGTERM: /ready answers 503 and answers close their connections this long before the
+    // gateway stops accepting, so a balancer that checks /ready takes it out first (HAProxy in
+    // deploy/haproxy: two failed checks, about 1.3 s). 0: stop accepting at once.
+    DRAIN_SECONDS: z.coerce.number().int().min(0).default(3),
     SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   })
   .superRefine((value, ctx) => {
     if (value.BACKEND_DRIVER === "process" && !value.BACKEND_COMMAND) {
       ctx.addIssue({ code: "custom", path: ["BACKEND_COMMAND"], message: "is required when BACKEND_DRIVER=process" });
+    }
+    // Swarm services publish nothing: the gateways reach them by name on the overlay they share.
+    if (value.BACKEND_DRIVER === "swarm" && !value.BACKEND_NETWORK) {
+      ctx.addIssue({ code: "custom", path: ["BACKEND_NETWORK"], message: "is required when BACKEND_DRIVER=swarm" });
     }
   });
 
@@ -87,8 +103,19 @@ export type GatewayConfig = Readonly<
      * the gateway's, whose own secrets (KEY_HASH_SECRET) must never reach a user's server.
      */
     backendProcessEnv: Readonly<Record<string, string>>;
+    /** SESSION_SECRET, or the one secret derived from KEY_HASH_SECRET when it is unset. */
+    sessionSecrets: readonly string[];
   }
 >;
+
+/**
+ * Without SESSION_SECRET the session-token key is derived from KEY_HASH_SECRET under a label of
+ * its own (domain separation: no user id is ever a valid tag, and the reverse), so existing
+ * deployments and tests need no new variable.
+ */
+function derivedSessionSecret(keyHashSecret: string): string {
+  return createHmac("sha256", keyHashSecret).update("mcp-broker session tokens v1").digest("base64url");
+}
 
 /** Parses the environment once; every problem is reported together, by variable name. */
 export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
@@ -97,5 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     Object.fromEntries(names.flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
   const backendEnv = pick(config.BACKEND_ENV_PASSTHROUGH);
   const backendProcessEnv = { ...pick(["PATH", "HOME"]), ...backendEnv };
-  return Object.freeze({ ...config, backendEnv, backendProcessEnv });
+  const sessionSecrets = Object.freeze(
+    config.SESSION_SECRET.length > 0 ? config.SESSION_SECRET : [derivedSessionSecret(config.KEY_HASH_SECRET)],
+  );
+  return Object.freeze({ ...config, backendEnv, backendProcessEnv, sessionSecrets });
 }

@@ -6,6 +6,7 @@ import { StoreError } from "@mcp-broker/session-store";
 export const RPC = {
   parseError: -32700,
   invalidRequest: -32600,
+  internalError: -32603,
   /** The MCP SDKs' code for "Session not found". */
   sessionNotFound: -32001,
   server: -32000,
@@ -43,6 +44,7 @@ export type ErrorCode =
   // the user's MCP server, once reached
   | "UPSTREAM_TIMEOUT"
   | "UPSTREAM_FAILED"
+  | "NOT_REPEATED"
   | "CLIENT_CLOSED"
   // the store's and the container manager's own codes (StoreError, ContainerError)
   | "STORE_UNAVAILABLE"
@@ -163,6 +165,13 @@ export const ERRORS: { readonly [Code in ErrorCode]: ErrorRule } = {
     rpc: RPC.server,
     message: (reason) => `Your MCP server failed to answer (${reason})`,
   },
+  // A call lost with its server, not safe to send again (docs/architecture.md#recovery-and-replay):
+  // HTTP 200 with a JSON-RPC error per request, so the client's call fails and its session lives on.
+  NOT_REPEATED: {
+    status: 200,
+    rpc: RPC.internalError,
+    message: say("the MCP server stopped while running this call; it was not repeated"),
+  },
   CLIENT_CLOSED: { status: 499, rpc: RPC.server, message: say("Client closed the request") },
   STORE_UNAVAILABLE: {
     status: 503,
@@ -203,6 +212,8 @@ export class GatewayError extends CodedError<ErrorCode> {
   readonly status: number;
   readonly rpcCode: number;
   readonly headers: Record<string, string>;
+  /** The client's request ids when the error answers each request (a batch gets an array); else `id: null`. */
+  replyTo: { ids: readonly unknown[]; batch: boolean } | undefined;
 
   constructor(
     code: ErrorCode,
@@ -238,4 +249,12 @@ export function toGatewayError(error: unknown): GatewayError {
 
 export function rpcErrorBody(code: number, message: string, id: unknown = null) {
   return { jsonrpc: "2.0" as const, error: { code, message }, id };
+}
+
+/** The JSON-RPC body of an error answer: one error per request when it names them, else one with `id: null`. */
+export function errorAnswerBody(error: GatewayError) {
+  const replyTo = error.replyTo;
+  if (!replyTo || replyTo.ids.length === 0) return rpcErrorBody(error.rpcCode, error.message);
+  const bodies = replyTo.ids.map((id) => rpcErrorBody(error.rpcCode, error.message, id));
+  return replyTo.batch ? bodies : bodies[0];
 }

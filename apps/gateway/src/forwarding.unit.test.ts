@@ -5,7 +5,7 @@ import { InProcessDriver } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
 import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
-import { call, INITIALIZE, list, post } from "./testing/rpc.js";
+import { call, INITIALIZE, list, nonceOf, post } from "./testing/rpc.js";
 import { startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-server.js";
 
 /** A raw HTTP POST, so the test can send headers fetch forbids (Connection, Keep-Alive, TE, ...). */
@@ -45,7 +45,7 @@ describe("forwarding through an in-process gateway (real Redis, real HTTP server
     const apiKey = key("headers");
     const init = await post(tiny.url, INITIALIZE, { Authorization: `Bearer ${apiKey}` });
     const session = init.headers.get("mcp-session-id") as string;
-    const upstreamSession = (await tiny.store.getSession(tiny.userOf(apiKey), session))?.upstreamSessionId;
+    const upstreamSession = (await tiny.store.getSession(tiny.userOf(apiKey), nonceOf(session)))?.upstreamSessionId;
     const answer = await rawPost(
       tiny.url,
       {

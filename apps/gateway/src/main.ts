@@ -20,10 +20,16 @@ await runService({
       },
       "gateway listening",
     );
-    return gateway;
+    // On SIGTERM: drain (the balancer takes this replica out), then stop accepting and finish.
+    const close = async () => {
+      await gateway.drain();
+      logger.info({ inFlight: gateway.inFlight() }, "drained: stopped accepting, finishing in-flight requests");
+      await gateway.close();
+    };
+    return { ...gateway, close };
   },
   stopping: (gateway) => ({
-    message: "shutting down: finishing in-flight requests",
-    fields: { inFlight: gateway.inFlight() },
+    message: "draining: /ready answers 503, answers close their connections",
+    fields: { inFlight: gateway.inFlight(), drainSeconds: gateway.config.DRAIN_SECONDS },
   }),
 });

@@ -47,6 +47,17 @@ export function createMetrics(store: SessionStore) {
       labelNames: ["kind"] as const,
       registers: [registry],
     }),
+    sessionRevivals: new Counter({
+      name: "mcpb_session_revivals_total",
+      help: "Client sessions given a new upstream session, by why the old one was gone",
+      labelNames: ["cause"] as const,
+      registers: [registry],
+    }),
+    replaysRefused: new Counter({
+      name: "mcpb_replays_refused_total",
+      help: "Requests lost with their connection and not sent again, as not safe to repeat",
+      registers: [registry],
+    }),
   };
   new Gauge({
     name: "mcpb_active_sessions",

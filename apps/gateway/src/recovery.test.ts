@@ -13,7 +13,7 @@ import {
 import { userIdFor } from "./middleware/auth.js";
 import type { RunningGateway } from "./server.js";
 import { key, startTestGateway } from "./testing/gateway.js";
-import { call, INITIALIZE, list, post, toolJson } from "./testing/rpc.js";
+import { call, INITIALIZE, list, nonceOf, post, toolJson } from "./testing/rpc.js";
 
 describe("two gateway replicas on one Redis, and recovery when upstream state vanishes", () => {
   let redis: TestRedis;
@@ -87,7 +87,7 @@ describe("two gateway replicas on one Redis, and recovery when upstream state va
     const apiKey = key("expire");
     const init = await post(a.url, INITIALIZE, { "X-Outline-API-Key": apiKey });
     const brokerSession = init.headers.get("mcp-session-id") as string;
-    const stored = await a.store.getSession(userOf(apiKey), brokerSession);
+    const stored = await a.store.getSession(userOf(apiKey), nonceOf(brokerSession));
     const route = await a.store.getRoute(userOf(apiKey));
     // End the upstream session behind the broker's back, as a server restart or expiry would.
     const ended = await fetch(route?.endpoint as string, {
@@ -102,7 +102,7 @@ describe("two gateway replicas on one Redis, and recovery when upstream state va
     });
     expect(answer.status).toBe(200);
     expect(answer.body.result.content[0].text).toBe("still here");
-    const remapped = await a.store.getSession(userOf(apiKey), brokerSession);
+    const remapped = await a.store.getSession(userOf(apiKey), nonceOf(brokerSession));
     expect(remapped?.upstreamSessionId).not.toBe(stored?.upstreamSessionId);
   });
 });

@@ -3,7 +3,7 @@ import { InProcessDriver } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
 import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
-import { call, INITIALIZE, list, post } from "./testing/rpc.js";
+import { call, INITIALIZE, list, nonceOf, post } from "./testing/rpc.js";
 import { startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-server.js";
 
 /** Recovery rules (docs/architecture.md#recovery-and-replay) on real Redis and real HTTP servers, in process. */
@@ -48,7 +48,7 @@ describe("recovery when the user's server or its session vanishes", () => {
   it("re-initializes a session its server answers 404 for, and retries on the same broker session", async () => {
     const { gateway, user, servers, initialize, methods } = await setup();
     const session = await initialize();
-    const before = await gateway.store.getSession(user, session["Mcp-Session-Id"]);
+    const before = await gateway.store.getSession(user, nonceOf(session["Mcp-Session-Id"]));
     servers()[0]?.sessions.clear(); // the server restarted in place and forgot every session
 
     const answer = await post(gateway.url, list(5), session);
@@ -62,7 +62,7 @@ describe("recovery when the user's server or its session vanishes", () => {
       "tools/list",
     ]);
     expect(servers()[0]?.received[2]?.message.params).toEqual(INITIALIZE.params); // the client's own initialize, replayed
-    const after = await gateway.store.getSession(user, session["Mcp-Session-Id"]);
+    const after = await gateway.store.getSession(user, nonceOf(session["Mcp-Session-Id"]));
     expect(after?.upstreamSessionId).not.toBe(before?.upstreamSessionId);
     expect([await gateway.recoveries("session"), await gateway.recoveries("container")]).toEqual([1, 0]);
   });
@@ -118,7 +118,7 @@ describe("recovery when the user's server or its session vanishes", () => {
     expect(servers()).toHaveLength(2);
     expect(methods(servers()[1])).toEqual(["tools/list", "initialize", "notifications/initialized", "tools/list"]);
     expect(await route()).not.toBe(first);
-    expect(await gateway.store.getSession(user, session["Mcp-Session-Id"])).not.toBeNull();
+    expect(await gateway.store.getSession(user, nonceOf(session["Mcp-Session-Id"]))).not.toBeNull();
     expect(gateway.logs).toContainEqual(
       expect.objectContaining({ failure: "refused", msg: "MCP server unreachable; re-creating it" }),
     );
@@ -163,7 +163,7 @@ describe("recovery when the user's server or its session vanishes", () => {
     expect(await gateway.recoveries("container")).toBe(0);
   });
 
-  it("re-creates the server and retries when the connection broke and the server is found dead", async () => {
+  it("re-creates the server but does not repeat a call that is not safe to repeat when the server is found dead", async () => {
     const { gateway, driver, servers, route, initialize, methods } = await setup();
     const session = await initialize();
     const first = await route();
@@ -172,10 +172,15 @@ describe("recovery when the user's server or its session vanishes", () => {
     const answer = await post(gateway.url, call(11, "create_document"), session);
     expect(answer.status).toBe(200);
     expect(answer.body.id).toBe(11);
+    expect(answer.body.error).toEqual({
+      code: -32603,
+      message: "the MCP server stopped while running this call; it was not repeated",
+    });
     expect(methods(servers()[0])).toEqual(["initialize", "tools/call"]);
-    expect(methods(servers()[1])).toEqual(["tools/call", "initialize", "notifications/initialized", "tools/call"]);
+    expect(methods(servers()[1])).toEqual([]); // re-created before the answer, sent nothing
     expect(gateway.logs).toContainEqual(expect.objectContaining({ failure: "lost" }));
-    expect([await gateway.recoveries("container"), await gateway.recoveries("session")]).toEqual([1, 1]);
+    expect([await gateway.recoveries("container"), await gateway.recoveries("session")]).toEqual([1, 0]);
+    expect(await gateway.replaysRefused()).toBe(1);
   });
 
   it("opens the pooled session on a re-created server when the recorded one refuses", async () => {

@@ -1,5 +1,5 @@
-import { type ContainerDriver, DockerDriver, ProcessDriver } from "@mcp-broker/container-manager";
-import { listen } from "@mcp-broker/service-runtime";
+import { type ContainerDriver, DockerDriver, ProcessDriver, SwarmDriver } from "@mcp-broker/container-manager";
+import { listen, redisTarget } from "@mcp-broker/service-runtime";
 import { SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import { createApp, type GatewayApp } from "./app.js";
@@ -13,6 +13,12 @@ export interface RunningGateway extends GatewayApp {
   port: number;
   store: SessionStore;
   driver: ContainerDriver;
+  /**
+   * SIGTERM's first step, before `close`: for DRAIN_SECONDS /ready answers 503 and every answer
+   * closes its connection, while requests are still served. The balancer takes the replica out
+   * and keeps no idle connection to it, so none of its requests meets a closed port.
+   */
+  drain(): Promise<void>;
   /** Stop accepting, let in-flight requests finish (bounded), close connections and clients. */
   close(): Promise<void>;
 }
@@ -30,29 +36,34 @@ export function createDriver(config: GatewayConfig, logger: Logger): ContainerDr
       log,
     });
   }
-  return new DockerDriver({
+  const backend = {
     image: config.BACKEND_IMAGE,
     port: config.BACKEND_PORT,
     path: config.BACKEND_PATH,
     keyEnv: config.BACKEND_KEY_ENV,
     env: config.backendEnv,
     deployment: config.DEPLOYMENT_NAME,
-    ...(config.BACKEND_NETWORK ? { network: config.BACKEND_NETWORK } : {}),
-    publishHost: config.BACKEND_PUBLISH_HOST,
     memoryBytes: config.BACKEND_MEMORY_MB * 1024 * 1024,
     nanoCpus: Math.round(config.BACKEND_CPUS * 1e9),
     pidsLimit: config.BACKEND_PIDS_LIMIT,
     user: config.BACKEND_USER,
     readOnlyRootfs: config.BACKEND_READ_ONLY,
-    pullMissing: config.BACKEND_PULL,
     readinessTimeoutMs: config.BACKEND_READY_TIMEOUT_MS,
     log,
+  };
+  // The config schema requires BACKEND_NETWORK with swarm. Swarm nodes pull images themselves.
+  if (config.BACKEND_DRIVER === "swarm") return new SwarmDriver({ ...backend, network: config.BACKEND_NETWORK });
+  return new DockerDriver({
+    ...backend,
+    ...(config.BACKEND_NETWORK ? { network: config.BACKEND_NETWORK } : {}),
+    publishHost: config.BACKEND_PUBLISH_HOST,
+    pullMissing: config.BACKEND_PULL,
   });
 }
 
 export function createStore(config: GatewayConfig, logger: Logger): SessionStore {
   let lastReport = 0;
-  return SessionStore.connect(config.REDIS_URL, {
+  return SessionStore.connect(redisTarget(config), {
     prefix: config.REDIS_PREFIX,
     sessionIdleTtlSeconds: config.SESSION_IDLE_TTL_SECONDS,
     rateLimitPoints: config.RATE_LIMIT_PER_MINUTE,
@@ -78,8 +89,17 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const store = overrides.store ?? createStore(config, logger);
   const driver = overrides.driver ?? createDriver(config, logger);
-  const gateway = createApp({ config, store, driver, logger });
+  let draining = false;
+  const gateway = createApp({ config, store, driver, logger, draining: () => draining });
   const server = await listen(gateway.app.fetch, { port: config.PORT, host: config.HOST });
+  // Before the app's own listener, so the header is set before any answer is written.
+  server.server.prependListener("request", (_request, response) => {
+    if (draining) response.setHeader("connection", "close");
+  });
+  const drain = async () => {
+    draining = true;
+    await new Promise((resolve) => setTimeout(resolve, config.DRAIN_SECONDS * 1000));
+  };
 
   const close = async () => {
     await server.close(config.SHUTDOWN_TIMEOUT_MS);
@@ -90,5 +110,5 @@ export async function startGateway(
     if (!overrides.driver) await driver.close();
   };
   const { inFlight, port, url } = server;
-  return { ...gateway, inFlight, config, url: `${url}/mcp`, port, store, driver, close };
+  return { ...gateway, inFlight, config, url: `${url}/mcp`, port, store, driver, drain, close };
 }

@@ -55,6 +55,31 @@ describe("outline-stub through the real MCP SDK client", () => {
     expect(JSON.parse(text)).toMatchObject({ key: fingerprint(KEY), requestKey: null });
   });
 
+  it("annotates the tools that change nothing as read-only, and create_document not", async () => {
+    const { tools } = await client.listTools();
+    const readOnly = tools.filter((tool) => tool.annotations?.readOnlyHint === true).map((tool) => tool.name);
+    expect(readOnly.sort()).toEqual(["echo", "read_document", "search_documents", "slow_task", "whoami"]);
+  });
+
+  it("reports the MCP session every tool ran in", async () => {
+    const session = (client.transport as { sessionId?: string }).sessionId;
+    expect(session).toBeTruthy();
+    const who = await client.callTool({ name: "whoami", arguments: {} });
+    expect(JSON.parse(resultText(who)).session).toBe(session);
+    const echoed = await client.callTool({ name: "echo", arguments: { text: "hi" } });
+    expect(echoed._meta).toEqual({ sessionId: session });
+  });
+
+  it("create_document waits delay_ms before creating", async () => {
+    const started = Date.now();
+    const created = await client.callTool({
+      name: "create_document",
+      arguments: { title: "Later", text: "x", delay_ms: 300 },
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(JSON.parse(resultText(created)).title).toBe("Later");
+  });
+
   it("slow_task sends a progress notification each second, before its result", async () => {
     const events: string[] = [];
     const result = client

@@ -19,9 +19,17 @@ export function fingerprint(key: string): string {
   return createHash("sha256").update(key).digest("hex").slice(0, 12);
 }
 
-const text = (value: unknown) => ({
+/**
+ * A tool result; `_meta.sessionId` names the MCP session it ran in, so a test can tell which
+ * upstream session served a call (the broker maps its own session ids onto these).
+ */
+const text = (value: unknown, extra: { sessionId?: string | undefined }) => ({
   content: [{ type: "text" as const, text: typeof value === "string" ? value : JSON.stringify(value) }],
+  _meta: { sessionId: extra.sessionId ?? null },
 });
+
+/** Tools that change nothing: a client (or the broker) may repeat them after a lost connection. */
+const READ_ONLY = { readOnlyHint: true } as const;
 
 export function createMcpServer(context: ToolContext): McpServer {
   const server = new McpServer({ name: "outline-stub", version: "0.1.0" }, { capabilities: { logging: {} } });
@@ -31,43 +39,64 @@ export function createMcpServer(context: ToolContext): McpServer {
     {
       description: "Search documents by a word or phrase in their title or text.",
       inputSchema: { query: z.string().min(1), limit: z.number().int().min(1).max(100).optional() },
+      annotations: READ_ONLY,
     },
-    ({ query, limit }) => text(context.documents.search(query, limit).map(({ id, title }) => ({ id, title }))),
+    ({ query, limit }, extra) =>
+      text(
+        context.documents.search(query, limit).map(({ id, title }) => ({ id, title })),
+        extra,
+      ),
   );
 
   server.registerTool(
     "read_document",
-    { description: "Read one document by id.", inputSchema: { id: z.string().min(1) } },
-    ({ id }) => {
+    { description: "Read one document by id.", inputSchema: { id: z.string().min(1) }, annotations: READ_ONLY },
+    ({ id }, extra) => {
       const document = context.documents.read(id);
-      if (!document) return { ...text(`document ${id} not found`), isError: true };
-      return text(document);
+      if (!document) return { ...text(`document ${id} not found`, extra), isError: true };
+      return text(document, extra);
     },
   );
 
   server.registerTool(
     "create_document",
     {
-      description: "Create a document and return it.",
-      inputSchema: { title: z.string().min(1), text: z.string() },
+      description:
+        "Create a document and return it; with `delay_ms`, after that long (for tests that stop the server mid-call).",
+      inputSchema: {
+        title: z.string().min(1),
+        text: z.string(),
+        delay_ms: z.number().int().min(0).max(60_000).optional(),
+      },
+      // Not read-only, not idempotent: a second call creates a second document.
     },
-    ({ title, text: body }) => text(context.documents.create(title, body)),
+    async ({ title, text: body, delay_ms }, extra) => {
+      if (delay_ms) await sleep(delay_ms, undefined, { signal: extra.signal });
+      return text(context.documents.create(title, body), extra);
+    },
   );
 
   server.registerTool(
     "whoami",
-    { description: "Fingerprints of the key this server runs for and of the key on this request." },
+    {
+      description: "Fingerprints of the key this server runs for and of the key on this request.",
+      annotations: READ_ONLY,
+    },
     (extra) => {
       // The Outline MCP server reads x-outline-api-key per request, ahead of its env key.
       const header = extra.requestInfo?.headers["x-outline-api-key"];
       const requestKey = Array.isArray(header) ? header[0] : header;
-      return text({
-        key: fingerprint(context.apiKey),
-        requestKey: requestKey ? fingerprint(requestKey) : null,
-        instance: context.instanceId,
-        pid: process.pid,
-        cancelled: context.cancelled.count,
-      });
+      return text(
+        {
+          key: fingerprint(context.apiKey),
+          requestKey: requestKey ? fingerprint(requestKey) : null,
+          instance: context.instanceId,
+          pid: process.pid,
+          cancelled: context.cancelled.count,
+          session: extra.sessionId ?? null,
+        },
+        extra,
+      );
     },
   );
 
@@ -76,10 +105,11 @@ export function createMcpServer(context: ToolContext): McpServer {
     {
       description: "Answer with `text` after `delay_ms` (for tests of concurrent, overlapping requests).",
       inputSchema: { text: z.string(), delay_ms: z.number().int().min(0).max(60_000).optional() },
+      annotations: READ_ONLY,
     },
     async ({ text: value, delay_ms }, extra) => {
       if (delay_ms) await sleep(delay_ms, undefined, { signal: extra.signal });
-      return text(value);
+      return text(value, extra);
     },
   );
 
@@ -88,6 +118,7 @@ export function createMcpServer(context: ToolContext): McpServer {
     {
       description: "Work for `seconds`, reporting progress each second, then answer.",
       inputSchema: { seconds: z.number().int().min(0).max(600) },
+      annotations: READ_ONLY,
     },
     async ({ seconds }, extra) => {
       const progressToken = extra._meta?.progressToken;
@@ -105,7 +136,7 @@ export function createMcpServer(context: ToolContext): McpServer {
           });
         }
       }
-      return text(`slow_task finished after ${seconds}s`);
+      return text(`slow_task finished after ${seconds}s`, extra);
     },
   );
 

@@ -18,6 +18,8 @@ const schema = z.object({
   REAP_MAX_BATCHES: positiveInt(20),
   /** A labelled container without a route is only an orphan once it is this old (it may be starting). */
   ORPHAN_GRACE_SECONDS: z.coerce.number().int().min(0).default(120),
+  /** Which servers the sweeps list and remove: containers (docker, process) or Swarm services (swarm). */
+  BACKEND_DRIVER: z.enum(["docker", "process", "swarm"]).default("docker"),
   DEPLOYMENT_NAME: z
     .string()
     .regex(/^[a-z0-9][a-z0-9_.-]*$/, "lower-case letters, digits, . _ -")

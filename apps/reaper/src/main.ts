@@ -1,5 +1,5 @@
-import { DockerDriver } from "@mcp-broker/container-manager";
-import { runService } from "@mcp-broker/service-runtime";
+import { DockerDriver, SwarmDriver } from "@mcp-broker/container-manager";
+import { redisTarget, runService } from "@mcp-broker/service-runtime";
 import { SessionStore } from "@mcp-broker/session-store";
 import { pino } from "pino";
 import { loadConfig } from "./config.js";
@@ -11,14 +11,16 @@ await runService({
   bootLogger: pino({ name: "reaper" }),
   logger: (config) => pino({ name: "reaper", level: config.LOG_LEVEL }),
   async start(config, logger) {
-    const store = SessionStore.connect(config.REDIS_URL, {
+    const store = SessionStore.connect(redisTarget(config), {
       prefix: config.REDIS_PREFIX,
       sessionIdleTtlSeconds: config.SESSION_IDLE_TTL_SECONDS,
       commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
       onConnectionError: (error) => logger.debug({ err: error.message }, "Redis connection error"),
     });
     // The reaper only lists, inspects and removes containers; image and limits are the gateway's concern.
-    const driver = new DockerDriver({ deployment: config.DEPLOYMENT_NAME });
+    const deployment = config.DEPLOYMENT_NAME;
+    const driver =
+      config.BACKEND_DRIVER === "swarm" ? new SwarmDriver({ deployment }) : new DockerDriver({ deployment });
     const reaper = await startReaper({ config, store, driver, logger });
     logger.info({ dashboard: reaper.dashboardUrl, everySeconds: config.REAP_INTERVAL_SECONDS }, "reaper running");
     return {

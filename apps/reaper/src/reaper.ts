@@ -1,16 +1,15 @@
 import type { ContainerDriver } from "@mcp-broker/container-manager";
-import { listen } from "@mcp-broker/service-runtime";
-import { redisOptions, type SessionStore } from "@mcp-broker/session-store";
+import { listen, redisTarget } from "@mcp-broker/service-runtime";
+import { createRedisClient, redisOptions, type SessionStore } from "@mcp-broker/session-store";
 import { type Job, Queue, Worker } from "bullmq";
-import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { ReaperConfig } from "./config.js";
 import { createDashboard, DASHBOARD_PATH } from "./dashboard.js";
 import { createMetrics, type ReaperMetrics } from "./metrics.js";
+import { declareSweeps, keepSweepsScheduled } from "./schedule.js";
 import { type SweepResult, sweep } from "./sweep.js";
 
 export const QUEUE_NAME = "reaper";
-export const SCHEDULER_ID = "sweep-every-interval";
 
 export interface Reaper {
   queue: Queue;
@@ -23,8 +22,8 @@ export interface Reaper {
 
 /**
  * Starts a reaper: a BullMQ job scheduler that adds a `sweep` job every REAP_INTERVAL_SECONDS
- * (upserted by id, so any number of reapers keep one schedule), a worker that runs each job
- * once across all reapers, and the dashboard.
+ * (upserted by id, so any number of reapers keep one schedule; re-declared after Redis loses
+ * it, see schedule.ts), a worker that runs each job once across all reapers, and the dashboard.
  */
 export async function startReaper(deps: {
   config: ReaperConfig;
@@ -35,7 +34,7 @@ export async function startReaper(deps: {
   const { config, store, driver, logger } = deps;
   const metrics = createMetrics();
   // BullMQ's blocking worker connection must retry forever (maxRetriesPerRequest: null).
-  const connection = new Redis(config.REDIS_URL, {
+  const connection = createRedisClient(redisTarget(config), {
     ...redisOptions(config.REDIS_COMMAND_TIMEOUT_MS),
     maxRetriesPerRequest: null,
     commandTimeout: undefined,
@@ -45,19 +44,9 @@ export async function startReaper(deps: {
 
   const queue = new Queue(QUEUE_NAME, { connection, prefix });
   queue.on("error", (error) => logger.warn({ err: error.message }, "queue error"));
-  await queue.upsertJobScheduler(
-    SCHEDULER_ID,
-    { every: config.REAP_INTERVAL_SECONDS * 1000 },
-    {
-      name: "sweep",
-      opts: {
-        attempts: 5,
-        backoff: { type: "exponential", delay: 2000 },
-        removeOnComplete: { count: 500 },
-        removeOnFail: { count: 1000 },
-      },
-    },
-  );
+  const everyMs = config.REAP_INTERVAL_SECONDS * 1000;
+  await declareSweeps(queue, everyMs);
+  const schedule = keepSweepsScheduled({ queue, connection, everyMs, logger });
 
   const workerConnection = connection.duplicate();
   const worker = new Worker<unknown, SweepResult>(
@@ -100,6 +89,7 @@ export async function startReaper(deps: {
     metrics,
     dashboardUrl,
     async close() {
+      schedule.stop();
       await worker.close(); // waits for the running sweep
       await queue.close();
       // Nothing on the dashboard is worth waiting for: close its connections at once.

@@ -21,6 +21,9 @@ describe("sweep on real Redis and real containers", () => {
   };
   const run = (now = Date.now()) => sweep({ config, store, driver, log: pino({ level: "silent" }) }, now);
   const minutesAgo = (n: number) => Date.now() - n * 60_000;
+  /** As a sweep `minutes` ago would have: the container was seen without a route then. */
+  const seenUnrouted = (userId: string, containerId: string, minutes: number) =>
+    store.markUnrouted(userId, containerId, minutesAgo(minutes));
 
   beforeAll(async () => {
     await requireDocker(images.stub);
@@ -115,6 +118,7 @@ describe("sweep on real Redis and real containers", () => {
     const stale = await driver.ensure({ userId: staleUser, apiKey: "ol_api_stale" });
     await store.setRoute({ userId: staleUser, ...stale });
     await docker.getContainer(stale.containerId).remove({ force: true }); // removed behind Redis's back
+    await seenUnrouted(orphanUser, orphan.containerId, 2); // one sighting is no orphan: see the next test
 
     const result = await run();
     expect(result.orphansRemoved).toBeGreaterThanOrEqual(1);
@@ -124,12 +128,52 @@ describe("sweep on real Redis and real containers", () => {
   });
 
   it("spares a young unrouted container (it may be starting) until the grace period passes", async () => {
-    const young = await driver.ensure({ userId: `young${randomUUID().slice(0, 6)}`, apiKey: "ol_api_young" });
+    const youngUser = `young${randomUUID().slice(0, 6)}`;
+    const young = await driver.ensure({ userId: youngUser, apiKey: "ol_api_young" });
     const graceful = { ...config, ORPHAN_GRACE_SECONDS: 300 };
     await sweep({ config: graceful, store, driver, log: pino({ level: "silent" }) });
     expect((await driver.inspect(young.containerId))?.running).toBe(true);
+    await seenUnrouted(youngUser, young.containerId, 2);
     await run();
     expect(await driver.inspect(young.containerId)).toBeNull();
+  });
+
+  it("removes an unrouted running container only once sweeps saw it so for the container idle limit", async () => {
+    const userId = `lost${randomUUID().slice(0, 6)}`;
+    const lost = await driver.ensure({ userId, apiKey: "ol_api_lost" }); // its route lost with Redis's data
+    for (let i = 0; i < 3; i++) expect((await run()).orphansRemoved).toBe(0); // seen, but not for 60 s yet
+    expect((await driver.inspect(lost.containerId))?.running).toBe(true);
+
+    const longLostUser = `longlost${randomUUID().slice(0, 6)}`;
+    const longLost = await driver.ensure({ userId: longLostUser, apiKey: "ol_api_longlost" });
+    await seenUnrouted(longLostUser, longLost.containerId, 2);
+    expect((await run()).orphansRemoved).toBe(1);
+    expect(await driver.inspect(longLost.containerId)).toBeNull();
+    expect((await driver.inspect(lost.containerId))?.running).toBe(true);
+    await docker.getContainer(lost.containerId).remove({ force: true });
+  });
+
+  it("re-adoption clears the mark: a container routed again and lost again is judged afresh", async () => {
+    const userId = `again${randomUUID().slice(0, 6)}`;
+    const backend = await driver.ensure({ userId, apiKey: "ol_api_again" });
+    await seenUnrouted(userId, backend.containerId, 5);
+    await seenUnrouted(userId, backend.containerId, 4);
+    await store.setRoute({ userId, ...backend }); // a request re-adopted it
+    await store.deleteRoute(userId, backend.containerId); // and Redis lost the route again
+    expect((await run()).orphansRemoved).toBe(0);
+    expect((await run()).orphansRemoved).toBe(0);
+    expect((await driver.inspect(backend.containerId))?.running).toBe(true);
+    await docker.getContainer(backend.containerId).remove({ force: true });
+  });
+
+  it("removes an unrouted stopped container after two sweeps: the engine says it serves nothing", async () => {
+    const userId = `stopped${randomUUID().slice(0, 6)}`;
+    const backend = await driver.ensure({ userId, apiKey: "ol_api_stopped" });
+    await driver.stop(backend.containerId);
+    expect((await run()).orphansRemoved).toBe(0);
+    expect(await driver.inspect(backend.containerId)).not.toBeNull();
+    expect((await run()).orphansRemoved).toBe(1);
+    expect(await driver.inspect(backend.containerId)).toBeNull();
   });
 
   it("bounds one sweep's work in batches and says when it left some for the next", async () => {

@@ -1,5 +1,5 @@
-import { type ContainerDriver, endMcpSession } from "@mcp-broker/container-manager";
-import type { ClaimedSession, Route, SessionStore } from "@mcp-broker/session-store";
+import { type ContainerDriver, endMcpSession, type ManagedContainer } from "@mcp-broker/container-manager";
+import type { ClaimedSession, Route, SessionStore, UnroutedMark } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { ReaperConfig } from "./config.js";
 
@@ -70,6 +70,7 @@ export async function sweep(deps: SweepDeps, now = Date.now()): Promise<SweepRes
 async function endIdleSessions({ config, store, log }: SweepDeps, now: number, result: SweepResult) {
   const cutoff = now - config.SESSION_IDLE_TTL_SECONDS * 1000;
   for (let batch = 0; batch < config.REAP_MAX_BATCHES; batch++) {
+    // Released, not ended: a client's session keeps a record its token revives (docs/architecture.md#sessions).
     const claimed = await store.claimExpiredSessions(cutoff, config.REAP_BATCH_SIZE);
     result.sessionsEnded += claimed.length;
     // One route lookup per user in the batch, however many of their sessions expired.
@@ -129,6 +130,18 @@ async function stopIdleContainers({ config, store, driver, log }: SweepDeps, now
   result.truncated = true;
 }
 
+/**
+ * An unrouted container is an orphan once two sweeps saw it so (a route written just after one
+ * sweep's look is not a loss) and either the engine says it is not running (it serves nothing)
+ * or nothing re-adopted it for a whole container idle limit: a request for its user re-adopts
+ * it by its deterministic name, so one still unclaimed that long is idle by the same rule as a
+ * routed one, and a call in flight when Redis lost its route keeps its server that long.
+ */
+function isOrphan(mark: UnroutedMark | null, container: ManagedContainer, now: number, config: SweepConfig): boolean {
+  if (!mark || mark.sweeps < 2) return false;
+  return !container.running || now - mark.firstSeenAt >= config.CONTAINER_IDLE_TTL_SECONDS * 1000;
+}
+
 async function removeOrphansAndStaleRoutes(
   { config, store, driver, log }: SweepDeps,
   now: number,
@@ -138,19 +151,24 @@ async function removeOrphansAndStaleRoutes(
   const byId = new Set(managed.map((container) => container.id));
 
   // Containers Redis does not route to: left behind by a crash between start and route write,
-  // or by a lost Redis. Young ones may be starting right now, and a held lock means a gateway
-  // is working on that user: both are left alone.
+  // or by a Redis that lost its data while they serve calls (docs/architecture.md#reaper).
+  // Young ones may be starting right now, and a held lock means a gateway is working on that
+  // user: both are left alone. One sighting proves nothing, so each is marked and judged below.
   for (const container of managed) {
     if (now - container.createdAt < config.ORPHAN_GRACE_SECONDS * 1000) continue;
-    const route = await store.getRoute(container.userId);
-    if (route?.containerId === container.id) continue;
+    const mark = await store.markUnrouted(container.userId, container.id, now);
+    if (!isOrphan(mark, container, now, config)) continue;
     await store.withUserLockIfFree(container.userId, 60_000, async () => {
       if ((await store.getRoute(container.userId))?.containerId === container.id) return;
       await driver.remove(container.id);
       result.orphansRemoved++;
-      log.info({ container: container.id.slice(0, 12) }, "orphaned container removed");
+      log.info(
+        { container: container.id.slice(0, 12), unroutedSince: mark?.firstSeenAt },
+        "orphaned container removed",
+      );
     });
   }
+  await store.pruneUnrouted(managed.map((container) => container.id));
 
   // Routes whose container is gone (removed by hand, engine reset): confirm, then drop.
   for await (const users of store.routeUserIds(config.REAP_BATCH_SIZE)) {

@@ -1,4 +1,6 @@
 import Docker from "dockerode";
+import { backendCreateBody, brokerLabelFilter, LABELS } from "./backend-container.js";
+import { backendEnv, backendName } from "./backend-identity.js";
 import {
   type Backend,
   type ContainerDriver,
@@ -6,8 +8,8 @@ import {
   type EnsureRequest,
   type ManagedContainer,
 } from "./driver.js";
+import { apiMessage, engine, lastOutput, statusOf } from "./engine-api.js";
 import {
-  ContainerError,
   ContainerStartError,
   ContainerStartTimeoutError,
   DockerUnavailableError,
@@ -15,11 +17,7 @@ import {
 } from "./errors.js";
 import { waitUntilReady } from "./readiness.js";
 
-export const LABELS = {
-  managed: "mcp-broker.managed",
-  user: "mcp-broker.user",
-  deployment: "mcp-broker.deployment",
-} as const;
+export { LABELS };
 
 export interface DockerDriverOptions {
   docker?: Docker;
@@ -34,7 +32,7 @@ export interface DockerDriverOptions {
   env?: Readonly<Record<string, string>>;
   /** Marks this deployment's containers, so two deployments on one engine never touch each other's. */
   deployment?: string;
-  /** Container names are `<namePrefix>-<user id prefix>`: deterministic, so Docker refuses duplicates. */
+  /** Container names are `<namePrefix>-<deployment>-<user id prefix>`: deterministic, so Docker refuses duplicates. */
   namePrefix?: string;
   /** Attach servers to this network and address them by name (compose); else publish on publishHost. */
   network?: string;
@@ -52,34 +50,19 @@ export interface DockerDriverOptions {
   log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
 }
 
-const DEFAULTS = { ...DRIVER_DEFAULTS, namePrefix: "mcpb" };
-
-type DockerApiError = Error & { statusCode?: number; code?: string; json?: { message?: string } };
-const statusOf = (error: unknown) => (error as DockerApiError)?.statusCode;
-
-/** Turns transport failures (no socket, refused, reset) into DockerUnavailableError. */
-async function engine<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof ContainerError || statusOf(error) !== undefined) throw error;
-    throw new DockerUnavailableError(error);
-  }
-}
-
 /** One container per user, created on demand through the Docker Engine API (dockerode). */
 export class DockerDriver implements ContainerDriver {
   readonly kind = "docker" as const;
   readonly docker: Docker;
-  readonly #options: typeof DEFAULTS & DockerDriverOptions;
+  readonly #options: typeof DRIVER_DEFAULTS & DockerDriverOptions;
 
   constructor(options: DockerDriverOptions = {}) {
-    this.#options = { ...DEFAULTS, ...options };
+    this.#options = { ...DRIVER_DEFAULTS, ...options };
     this.docker = options.docker ?? new Docker();
   }
 
   containerName(userId: string): string {
-    return `${this.#options.namePrefix}-${this.#options.deployment}-${userId.slice(0, 24)}`;
+    return backendName(this.#options, userId);
   }
 
   async ping(): Promise<void> {
@@ -138,7 +121,7 @@ export class DockerDriver implements ContainerDriver {
     const list = await engine(() =>
       this.docker.listContainers({
         all: true,
-        filters: { label: [`${LABELS.managed}=true`, `${LABELS.deployment}=${this.#options.deployment}`] },
+        filters: { label: brokerLabelFilter(this.#options.deployment) },
       }),
     );
     return list.map((info) => ({
@@ -185,31 +168,25 @@ export class DockerDriver implements ContainerDriver {
 
   async #create(name: string, userId: string, apiKey: string, pulled = false): Promise<Docker.Container> {
     const o = this.#options;
-    const portKey = `${o.port}/tcp`;
+    const body = backendCreateBody({
+      image: o.image,
+      userId,
+      deployment: o.deployment,
+      env: backendEnv(o.keyEnv, apiKey, o.env),
+      port: o.port,
+      network: o.network,
+      publishHost: o.publishHost,
+      memoryBytes: o.memoryBytes,
+      nanoCpus: o.nanoCpus,
+      pidsLimit: o.pidsLimit,
+      user: o.user,
+      readOnlyRootfs: o.readOnlyRootfs,
+    });
     try {
-      return await engine(() =>
-        this.docker.createContainer({
-          name,
-          Image: o.image,
-          Env: [`${o.keyEnv}=${apiKey}`, ...Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`)],
-          Labels: { [LABELS.managed]: "true", [LABELS.user]: userId, [LABELS.deployment]: o.deployment },
-          ExposedPorts: { [portKey]: {} },
-          ...(o.user ? { User: o.user } : {}),
-          HostConfig: {
-            ...(o.network
-              ? { NetworkMode: o.network }
-              : { PortBindings: { [portKey]: [{ HostIp: o.publishHost, HostPort: "" }] } }),
-            Memory: o.memoryBytes,
-            NanoCpus: o.nanoCpus,
-            PidsLimit: o.pidsLimit,
-            CapDrop: ["ALL"],
-            SecurityOpt: ["no-new-privileges:true"],
-            ReadonlyRootfs: o.readOnlyRootfs,
-            ...(o.readOnlyRootfs ? { Tmpfs: { "/tmp": "rw,noexec,nosuid,size=64m" } } : {}),
-            RestartPolicy: { Name: "no" },
-          },
-        }),
-      );
+      // dockerode copies create options into the query string too, which would put the key in
+      // every URL log between here and the engine; `_query`/`_body` (docker-modem) keep it in the body.
+      const options = { _query: { name }, _body: body } as unknown as Docker.ContainerCreateOptions;
+      return await engine(() => this.docker.createContainer(options));
     } catch (error) {
       const status = statusOf(error);
       if (status === 409) {
@@ -250,8 +227,7 @@ export class DockerDriver implements ContainerDriver {
       });
     } catch (error) {
       if (error instanceof DockerUnavailableError) throw error;
-      const reason = (error as DockerApiError).json?.message ?? (error as Error).message;
-      throw new ImageNotFoundError(image, `pull failed: ${reason}`);
+      throw new ImageNotFoundError(image, `pull failed: ${apiMessage(error)}`);
     }
   }
 
@@ -266,24 +242,10 @@ export class DockerDriver implements ContainerDriver {
 
   async #logTail(container: Docker.Container, secret: string): Promise<string> {
     try {
-      const buffer = (await container.logs({ stdout: true, stderr: true, tail: 5 })) as unknown as Buffer;
-      const text = demultiplex(buffer);
-      // The server may echo its own configuration; its key must not reach our logs.
-      return text.replaceAll(secret, "[redacted]").trim().slice(-500);
+      const logs = (await container.logs({ stdout: true, stderr: true, tail: 5 })) as unknown as Buffer;
+      return lastOutput(logs, secret);
     } catch {
       return "";
     }
   }
-}
-
-/** Docker multiplexes a non-TTY container's stdout and stderr as frames: 8-byte header, then payload. */
-function demultiplex(buffer: Buffer): string {
-  let text = "";
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const size = buffer.readUInt32BE(offset + 4);
-    text += buffer.subarray(offset + 8, offset + 8 + size).toString("utf8");
-    offset += 8 + size;
-  }
-  return text;
 }

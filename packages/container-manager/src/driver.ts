@@ -24,11 +24,12 @@ export interface ManagedContainer {
 
 /**
  * Starts, finds, probes and stops per-user MCP servers. Implementations: DockerDriver
- * (one container per user) and ProcessDriver (one local process per user, for hosts
- * without Docker). `ensure` is idempotent: concurrent calls for one user end with one server.
+ * (one container per user), SwarmDriver (one Swarm service per user, across hosts) and
+ * ProcessDriver (one local process per user, for hosts without Docker). `ensure` is
+ * idempotent: concurrent calls for one user end with one server.
  */
 export interface ContainerDriver {
-  readonly kind: "docker" | "process";
+  readonly kind: "docker" | "process" | "swarm";
   /** Creates or finds the user's server, starts it, and resolves once its MCP endpoint answers. */
   ensure(request: EnsureRequest): Promise<Backend>;
   /** Stops the server; a server already stopped or gone is not an error. */
@@ -51,6 +52,8 @@ const defaults = {
   path: "/mcp",
   keyEnv: "OUTLINE_API_KEY",
   deployment: "default",
+  /** Container names are `<namePrefix>-<deployment>-<user id prefix>` (the engine guard checks it). */
+  namePrefix: "mcpb",
   publishHost: "127.0.0.1",
   memoryBytes: 512 * 1024 * 1024,
   nanoCpus: 1_000_000_000,

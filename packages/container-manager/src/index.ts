@@ -1,4 +1,11 @@
-export { DockerDriver, type DockerDriverOptions, LABELS } from "./docker-driver.js";
+export {
+  type BackendContainerSpec,
+  backendCreateBody,
+  brokerLabelFilter,
+  HARDENING,
+  LABELS,
+} from "./backend-container.js";
+export { DockerDriver, type DockerDriverOptions } from "./docker-driver.js";
 export {
   type Backend,
   type ContainerDriver,
@@ -6,6 +13,14 @@ export {
   type EnsureRequest,
   type ManagedContainer,
 } from "./driver.js";
+export {
+  checkContainerName,
+  checkCreate,
+  type EnginePolicy,
+  isAllowedImage,
+  isBrokerContainer,
+  normalizeImage,
+} from "./engine-policy.js";
 export {
   ContainerError,
   ContainerStartError,
@@ -18,7 +33,9 @@ export {
   endMcpSession,
   initializeMcpSession,
   type McpEndpoint,
+  requestMcp,
   UpstreamInitializeError,
 } from "./mcp-client.js";
 export { ProcessDriver, type ProcessDriverOptions } from "./process-driver.js";
 export { answersMcp, waitUntilReady } from "./readiness.js";
+export { SwarmDriver, type SwarmDriverOptions } from "./swarm-driver.js";

@@ -103,6 +103,29 @@ export async function initializeMcpSession(endpoint: McpEndpoint, params: unknow
 }
 
 /**
+ * Sends one request on an open session and resolves to its answer's JSON-RPC error, or null
+ * when it succeeded: the broker replays what a client set on a session (`logging/setLevel`,
+ * `resources/subscribe`) on the session that replaces it. Throws undici's error when no answer came.
+ */
+export async function requestMcp(
+  endpoint: McpEndpoint,
+  sessionId: string,
+  method: string,
+  params: unknown,
+): Promise<{ message?: string } | null> {
+  const response = await send(endpoint, {
+    method: "POST",
+    headers: { ...POST_HEADERS, "mcp-session-id": sessionId },
+    body: JSON.stringify({ jsonrpc: "2.0", id: `mcp-broker-${method}`, method, params }),
+  });
+  const text = await response.body.text();
+  const eventStream = String(response.headers["content-type"] ?? "").includes("text/event-stream");
+  const answer = firstResponse(eventStream, text);
+  if (response.statusCode !== 200) return answer.error ?? { message: `status ${response.statusCode}` };
+  return answer.error ?? null;
+}
+
+/**
  * Ends an upstream session (HTTP DELETE, MCP transports). Resolves to the status, whatever it
  * is (404: the server had already forgotten it; 405: it does not support DELETE); throws only
  * when no answer came. Callers treat it as best effort.

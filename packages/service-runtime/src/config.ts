@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { CodedError } from "./coded-error.js";
+import { parseSentinel, type SentinelAddress } from "./redis-target.js";
 
 /** The environment did not parse: `problems` names every bad variable, all at once. */
 export class ConfigError extends CodedError<"INVALID_CONFIG"> {
@@ -57,5 +58,15 @@ export const envFields = {
       .default("redis://127.0.0.1:6379"),
     REDIS_PREFIX: z.string().default("mcpb:"),
     REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(commandTimeoutMs),
+    /** Redis Sentinel: set, the master of REDIS_MASTER_NAME is asked of these (redis-target.ts). */
+    REDIS_SENTINELS: envFields.list().transform((entries, ctx) =>
+      entries.flatMap((entry): SentinelAddress[] => {
+        const address = parseSentinel(entry);
+        if (!address) ctx.addIssue({ code: "custom", input: entry, message: `"${entry}" is not host:port` });
+        return address ? [address] : [];
+      }),
+    ),
+    REDIS_MASTER_NAME: z.string().default("mymaster"),
+    REDIS_SENTINEL_PASSWORD: z.string().optional(),
   }),
 };

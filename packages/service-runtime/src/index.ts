@@ -4,6 +4,13 @@ export { type FetchHandler, type Listening, listen } from "./listen.js";
 export { type MetricsRegistry, monitoringRoutes } from "./monitoring.js";
 export { freePort } from "./ports.js";
 export {
+  parseSentinel,
+  type RedisTarget,
+  type RedisVariables,
+  redisTarget,
+  type SentinelAddress,
+} from "./redis-target.js";
+export {
   type Closable,
   runService,
   type ServiceDefinition,

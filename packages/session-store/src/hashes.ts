@@ -17,7 +17,8 @@ export function fieldsOf(flat: string[]): Record<string, string> {
 export function sessionHash(session: BrokerSession) {
   return {
     upstream: session.upstreamSessionId,
-    init: JSON.stringify(session.initializeParams ?? null),
+    // Absent when the client's token carries them: a live session then costs Redis less.
+    ...(session.initializeParams == null ? {} : { init: JSON.stringify(session.initializeParams) }),
     proto: session.protocolVersion,
     created: session.createdAt,
     lastUsed: session.lastUsedAt,

@@ -1,4 +1,15 @@
 export { LockTimeoutError, StoreError, StoreUnavailableError } from "./errors.js";
 export type { LockOptions } from "./locks.js";
+export { createRedisClient } from "./redis-client.js";
+export type { Revival, RevivalOutcome, SessionLookup, SessionRecord, StateChange } from "./session-records.js";
 export { redisOptions, SessionStore, type SessionStoreOptions } from "./session-store.js";
-export type { BrokerSession, ClaimedRoute, ClaimedSession, RateLimitVerdict, Route, RouteState } from "./types.js";
+export type { ToolHint } from "./tool-hints.js";
+export type {
+  BrokerSession,
+  ClaimedRoute,
+  ClaimedSession,
+  RateLimitVerdict,
+  Route,
+  RouteState,
+  UnroutedMark,
+} from "./types.js";

@@ -1,4 +1,12 @@
-const part = { session: "s:", pooled: "pool", route: "route", lock: "lock", auth: "auth" } as const;
+const part = {
+  session: "s:",
+  tombstone: "t:",
+  pooled: "pool",
+  route: "route",
+  lock: "lock",
+  auth: "auth",
+  safeTools: "safe-tools",
+} as const;
 /** Joins user and session in a sessions index member; scripts split at the first one, and user ids are hex. */
 const memberSeparator = ":";
 
@@ -13,13 +21,22 @@ export function keyspace(prefix: string) {
   const user = (userId: string) => `${userHead}${userId}${userTail}`;
   return {
     session: (userId: string, sessionId: string) => `${user(userId)}${part.session}${sessionId}`,
+    /** Left by a client's DELETE, so the session's token is never revived (docs/architecture.md#sessions). */
+    tombstone: (userId: string, sessionId: string) => `${user(userId)}${part.tombstone}${sessionId}`,
     pooled: (userId: string) => `${user(userId)}${part.pooled}`,
+    /** The user's tools whose last `tools/list` annotations say a repeat is harmless. */
+    safeTools: (userId: string) => `${user(userId)}${part.safeTools}`,
     route: (userId: string) => `${user(userId)}${part.route}`,
     lock: (userId: string) => `${user(userId)}${part.lock}`,
     auth: (userId: string) => `${user(userId)}${part.auth}`,
     rateLimitPrefix: `${prefix}rl`,
     sessionsIndex: `${prefix}idx:sessions`,
     routesIndex: `${prefix}idx:routes`,
+    /**
+     * Managed containers a sweep found without a route: container id -> "<first seen ms>:<sweeps>".
+     * Bounded: the reaper drops the marks of containers the engine no longer lists.
+     */
+    unrouted: `${prefix}unrouted`,
     lockReleased: `${prefix}lock-released`,
     /** The sessions index member for a session. */
     sessionMember: (userId: string, sessionId: string) => `${userId}${memberSeparator}${sessionId}`,

@@ -5,7 +5,7 @@ import { routeFrom, routeHash } from "./hashes.js";
 import type { Keyspace } from "./keys.js";
 import type { UserLocks } from "./locks.js";
 import type { StoreScripts } from "./scripts.js";
-import type { ClaimedRoute, Route } from "./types.js";
+import type { ClaimedRoute, Route, UnroutedMark } from "./types.js";
 
 export interface NewRoute {
   userId: string;
@@ -30,15 +30,44 @@ export class Routes {
     return routeFrom(userId, await guard(() => this.redis.hgetall(this.keys.route(userId))));
   }
 
-  /** Records the user's ready container and puts it in the idle index. */
+  /**
+   * Records the user's ready container and puts it in the idle index. A container routed again
+   * (re-adopted after Redis lost its route) loses its unrouted mark, so a later loss starts the
+   * orphan count afresh.
+   */
   async set(input: NewRoute): Promise<Route> {
     const now = Date.now();
     const route: Route = { ...input, state: "ready", createdAt: now, lastUsedAt: now };
     const key = this.keys.route(input.userId);
     await guard(() =>
-      this.redis.multi().del(key).hset(key, routeHash(route)).zadd(this.keys.routesIndex, now, input.userId).exec(),
+      this.redis
+        .multi()
+        .del(key)
+        .hset(key, routeHash(route))
+        .zadd(this.keys.routesIndex, now, input.userId)
+        .hdel(this.keys.unrouted, input.containerId)
+        .exec(),
     );
     return route;
+  }
+
+  /**
+   * A sweep's sighting of a managed container (docs/architecture.md#reaper): null, with its mark
+   * cleared, when the user's route names it; otherwise when sweeps first saw it unrouted and in
+   * how many sweeps.
+   */
+  async markUnrouted(userId: string, containerId: string, now: number): Promise<UnroutedMark | null> {
+    const mark = await guard(() =>
+      this.scripts.markUnrouted(this.keys.route(userId), this.keys.unrouted, containerId, Math.floor(now)),
+    );
+    return mark ? { firstSeenAt: Number(mark[0]), sweeps: mark[1] } : null;
+  }
+
+  /** Drops the marks of containers not in `containerIds` (the engine's listing): keeps the marks bounded. */
+  async pruneUnrouted(containerIds: readonly string[]): Promise<void> {
+    const listed = new Set(containerIds);
+    const gone = (await guard(() => this.redis.hkeys(this.keys.unrouted))).filter((id) => !listed.has(id));
+    if (gone.length > 0) await guard(() => this.redis.hdel(this.keys.unrouted, ...gone));
   }
 
   /** Drops the route if it still names `containerId` (a stale route whose container is gone). */

@@ -12,8 +12,12 @@ export interface StoreScripts {
   claimRoutes(...args: (string | number)[]): Promise<string[]>;
   releaseLock(...args: (string | number)[]): Promise<number>;
   finishRoute(...args: (string | number)[]): Promise<number>;
+  markUnrouted(...args: (string | number)[]): Promise<[string, number] | null>;
   deleteSession(...args: (string | number)[]): Promise<[string, string] | null>;
   remapSession(...args: (string | number)[]): Promise<string | null>;
+  reviveSession(...args: (string | number)[]): Promise<[string, string?]>;
+  recordState(...args: (string | number)[]): Promise<number>;
+  recordToolHints(...args: (string | number)[]): Promise<number>;
   usePooled(...args: (string | number)[]): Promise<[string, string[], string[]]>;
 }
 

@@ -1,13 +1,23 @@
-import { Redis, type RedisOptions } from "ioredis";
+import type { RedisTarget } from "@mcp-broker/service-runtime";
+import type { Redis, RedisOptions } from "ioredis";
 import { AuthVerdicts } from "./auth-verdicts.js";
 import { guard } from "./guard.js";
 import { keyspace } from "./keys.js";
 import { type LockOptions, UserLocks } from "./locks.js";
 import { RateLimit } from "./rate-limit.js";
+import { createRedisClient } from "./redis-client.js";
 import { type NewRoute, Routes } from "./routes.js";
 import { defineScripts } from "./scripts.js";
+import {
+  type Revival,
+  type RevivalOutcome,
+  type SessionLookup,
+  SessionRecords,
+  type StateChange,
+} from "./session-records.js";
 import { type NewSession, type SessionInUse, Sessions } from "./sessions.js";
-import type { BrokerSession, ClaimedRoute, ClaimedSession, RateLimitVerdict, Route } from "./types.js";
+import { type ToolHint, ToolHints } from "./tool-hints.js";
+import type { BrokerSession, ClaimedRoute, ClaimedSession, RateLimitVerdict, Route, UnroutedMark } from "./types.js";
 
 export interface SessionStoreOptions {
   /** Prepended to every key, so several deployments can share one Redis. */
@@ -52,6 +62,8 @@ export class SessionStore {
   readonly #redis: Redis;
   readonly #locks: UserLocks;
   readonly #sessions: Sessions;
+  readonly #records: SessionRecords;
+  readonly #toolHints: ToolHints;
   readonly #routes: Routes;
   readonly #authVerdicts: AuthVerdicts;
   readonly #rateLimit: RateLimit;
@@ -63,6 +75,8 @@ export class SessionStore {
     this.#redis = redis;
     this.#locks = new UserLocks(redis, keys, scripts);
     this.#sessions = new Sessions(redis, keys, scripts, sessionKeyTtlMs);
+    this.#records = new SessionRecords(redis, keys, scripts, sessionKeyTtlMs);
+    this.#toolHints = new ToolHints(redis, keys, scripts);
     this.#routes = new Routes(redis, keys, scripts, this.#locks);
     this.#authVerdicts = new AuthVerdicts(redis, keys, {
       positiveSeconds: options.authPositiveTtlSeconds ?? 600,
@@ -71,9 +85,12 @@ export class SessionStore {
     this.#rateLimit = new RateLimit(redis, keys, options.rateLimitPoints ?? 0, options.rateLimitWindowSeconds ?? 60);
   }
 
-  /** Connects to `url`; the client reconnects by itself after an outage. */
-  static connect(url: string, options: SessionStoreOptions): SessionStore {
-    const redis = new Redis(url, redisOptions(options.commandTimeoutMs));
+  /**
+   * Connects to a URL or a target (with sentinels: to their master, and to the next master after
+   * a failover); the client reconnects by itself after an outage.
+   */
+  static connect(target: string | RedisTarget, options: SessionStoreOptions): SessionStore {
+    const redis = createRedisClient(target, redisOptions(options.commandTimeoutMs));
     redis.on("error", options.onConnectionError ?? (() => {}));
     return new SessionStore(redis, options);
   }
@@ -113,14 +130,37 @@ export class SessionStore {
   remapSession(userId: string, sessionId: string, expectedUpstream: string, upstream: string): Promise<string | null> {
     return this.#sessions.remap(userId, sessionId, expectedUpstream, upstream);
   }
-  deleteSession(userId: string, sessionId: string): Promise<{ upstreamSessionId: string } | null> {
-    return this.#sessions.delete(userId, sessionId);
+  /** With `tombstoneTtlMs`, the session's id is never revived within that time (a client's DELETE). */
+  deleteSession(
+    userId: string,
+    sessionId: string,
+    tombstoneTtlMs?: number,
+  ): Promise<{ upstreamSessionId: string } | null> {
+    return this.#sessions.delete(userId, sessionId, tombstoneTtlMs);
   }
   touch(userId: string, sessionId?: string, now = Date.now()): Promise<{ session: boolean; route: boolean }> {
     return this.#sessions.touch(userId, sessionId, now);
   }
   claimExpiredSessions(cutoffMs: number, limit: number): Promise<ClaimedSession[]> {
     return this.#sessions.claimExpired(cutoffMs, limit);
+  }
+
+  // Reviving sessions and what they replay: see SessionRecords and ToolHints.
+
+  lookupSession(userId: string, sessionId: string): Promise<SessionLookup> {
+    return this.#records.lookup(userId, sessionId);
+  }
+  reviveSession(userId: string, sessionId: string, revival: Revival): Promise<RevivalOutcome> {
+    return this.#records.revive(userId, sessionId, revival);
+  }
+  recordSessionState(userId: string, sessionId: string, change: StateChange): Promise<boolean> {
+    return this.#records.recordState(userId, sessionId, change);
+  }
+  recordToolHints(userId: string, tools: readonly ToolHint[]): Promise<void> {
+    return this.#toolHints.record(userId, tools);
+  }
+  safeTools(userId: string, names: readonly string[]): Promise<Set<string>> {
+    return this.#toolHints.safe(userId, names);
   }
 
   // Routes: see Routes.
@@ -145,6 +185,12 @@ export class SessionStore {
   }
   routeUserIds(pageSize?: number): AsyncGenerator<string[]> {
     return this.#routes.userIds(pageSize);
+  }
+  markUnrouted(userId: string, containerId: string, now = Date.now()): Promise<UnroutedMark | null> {
+    return this.#routes.markUnrouted(userId, containerId, now);
+  }
+  pruneUnrouted(listedContainerIds: readonly string[]): Promise<void> {
+    return this.#routes.pruneUnrouted(listedContainerIds);
   }
 
   // Per-user locks: see UserLocks.

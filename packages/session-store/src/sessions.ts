@@ -7,17 +7,25 @@ import type { StoreScripts } from "./scripts.js";
 import type { BrokerSession, ClaimedSession, Route } from "./types.js";
 
 export interface NewSession {
+  /** The session's id: a client session's token nonce; a random one when absent. */
+  id?: string;
   userId: string;
   upstreamSessionId: string;
+  /** Replayed when the upstream session must be re-created; null: not stored (the token carries them). */
   initializeParams: unknown;
   protocolVersion: string;
+  /**
+   * When the client's token expires (ms): marks a client's session, of which the reaper keeps a
+   * record until then when it releases the mapping (docs/architecture.md#sessions).
+   */
+  expiresAt?: number;
   pooled?: boolean;
 }
 
 export type SessionInUse = { session: BrokerSession | null; route: Route | null };
 
 /** Client-supplied ids reach key names: anything else could address another key. */
-const validSessionId = (id: string) => /^[A-Za-z0-9_-]{1,128}$/.test(id);
+export const validSessionId = (id: string) => /^[A-Za-z0-9_-]{1,128}$/.test(id);
 
 /**
  * Broker sessions: each maps a client's session to the upstream server's, lives in a hash with
@@ -35,9 +43,10 @@ export class Sessions {
 
   /** Stores a new broker session for `userId`; `pooled` also makes it the user's pooled session. */
   async create(input: NewSession): Promise<BrokerSession> {
+    if (input.id !== undefined && !validSessionId(input.id)) throw new TypeError("invalid session id");
     const now = Date.now();
     const session: BrokerSession = {
-      id: randomBytes(24).toString("base64url"),
+      id: input.id ?? randomBytes(24).toString("base64url"),
       userId: input.userId,
       upstreamSessionId: input.upstreamSessionId,
       initializeParams: input.initializeParams,
@@ -48,7 +57,7 @@ export class Sessions {
     const key = this.keys.session(session.userId, session.id);
     const multi = this.redis
       .multi()
-      .hset(key, sessionHash(session))
+      .hset(key, { ...sessionHash(session), ...(input.expiresAt ? { exp: input.expiresAt } : {}) })
       .pexpire(key, this.keyTtlMs)
       .zadd(this.keys.sessionsIndex, now, this.keys.sessionMember(session.userId, session.id));
     if (input.pooled) multi.set(this.keys.pooled(session.userId), session.id, "PX", this.keyTtlMs);
@@ -123,15 +132,22 @@ export class Sessions {
     return guard(() => this.scripts.remapSession(this.keys.session(userId, sessionId), expectedUpstream, upstream));
   }
 
-  /** Deletes the session; returns what it pointed at upstream, or null when it did not exist. */
-  async delete(userId: string, sessionId: string): Promise<{ upstreamSessionId: string } | null> {
+  /**
+   * Deletes the session (its mapping, or the record the reaper kept); returns what it pointed at
+   * upstream ("" for a record), or null when there was nothing. With `tombstoneTtlMs`, its id is
+   * never revived within that time.
+   */
+  async delete(userId: string, sessionId: string, tombstoneTtlMs = 0): Promise<{ upstreamSessionId: string } | null> {
+    if (!validSessionId(sessionId)) return null;
     const result = await guard(() =>
       this.scripts.deleteSession(
         this.keys.session(userId, sessionId),
         this.keys.pooled(userId),
         this.keys.sessionsIndex,
+        this.keys.tombstone(userId, sessionId),
         sessionId,
         this.keys.sessionMember(userId, sessionId),
+        Math.max(0, Math.ceil(tombstoneTtlMs)),
       ),
     );
     return result ? { upstreamSessionId: result[0] } : null;

@@ -30,6 +30,12 @@ export interface ClaimedSession {
   protocolVersion: string;
 }
 
+/** A managed container sweeps found without a route: since when, and in how many sweeps. */
+export interface UnroutedMark {
+  firstSeenAt: number;
+  sweeps: number;
+}
+
 /** A route claimed for removal; its user's lock is held with `lockToken` until `finishRouteRemoval`. */
 export interface ClaimedRoute {
   userId: string;

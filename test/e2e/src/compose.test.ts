@@ -8,7 +8,8 @@ const root = fileURLToPath(new URL("../../..", import.meta.url));
 
 /**
  * docker-compose.yml as an operator runs it (`npm run stack:up` / `stack:down`, Debian's
- * docker-compose v1 here): redis, two gateways, nginx, the reaper, the socket proxy.
+ * docker-compose v1 here): redis, two gateway replicas (one service, `--scale`), the HAProxy
+ * balancer, the reaper, the socket proxy.
  */
 describe("docker-compose stack", () => {
   const project = `mcpb-e2e-${process.pid}`;
@@ -17,7 +18,12 @@ describe("docker-compose stack", () => {
   let url: string;
 
   beforeAll(async () => {
-    await requireDocker("mcp-broker/gateway:local", "mcp-broker/reaper:local", "mcp-broker/nginx:local");
+    await requireDocker(
+      "mcp-broker/gateway:local",
+      "mcp-broker/reaper:local",
+      "mcp-broker/nginx:local",
+      "mcp-broker/haproxy:local",
+    );
     const [port, dashboard] = [await freePort(), await freePort()];
     env = {
       ...process.env,
@@ -34,21 +40,24 @@ describe("docker-compose stack", () => {
     await run("bash", ["scripts/stack.sh", "down", "-v"], { cwd: root, env, timeout: 120_000 }).catch(() => {});
   }, 130_000);
 
-  it("serves MCP through nginx from both gateways, and stack:down leaves no broker container", async () => {
+  it("serves MCP through the balancer from both gateways, and stack:down leaves no broker container", async () => {
     const client = await connectClient(url, { "X-Outline-API-Key": "ol_api_compose_demo_key" });
     for (let i = 0; i < 10; i++) {
       expect(resultText(await client.callTool({ name: "echo", arguments: { text: `call ${i}` } }))).toBe(`call ${i}`);
     }
     await client.close();
 
+    const replicas = await docker.listContainers({
+      filters: { label: [`com.docker.compose.project=${project}`, "com.docker.compose.service=gateway"] },
+    });
     const served = await Promise.all(
-      ["gateway-1", "gateway-2"].map(async (service) => {
-        const { stdout } = await run("docker", ["logs", `${project}_${service}_1`], { timeout: 30_000 });
+      replicas.map(async (replica) => {
+        const { stdout } = await run("docker", ["logs", replica.Id], { timeout: 30_000 });
         return stdout.split("\n").filter((line) => line.includes('"msg":"request"')).length;
       }),
     );
-    expect(served[0]).toBeGreaterThan(0);
-    expect(served[1]).toBeGreaterThan(0);
+    expect(served).toHaveLength(2);
+    expect(served.every((count) => count > 0)).toBe(true);
     const users = await docker.listContainers({ filters: { label: [`mcp-broker.deployment=${deployment}`] } });
     expect(users).toHaveLength(1);
 

@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs";
+import { ENGINE_GUARD_VARIABLES } from "@mcp-broker/engine-guard";
 import { GATEWAY_VARIABLES, loadConfig } from "@mcp-broker/gateway";
 import { REAPER_VARIABLES } from "@mcp-broker/reaper";
 
 const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
 
 describe("docs match the code", () => {
-  const variables = [...new Set([...GATEWAY_VARIABLES, ...REAPER_VARIABLES])];
+  const variables = [...new Set([...GATEWAY_VARIABLES, ...REAPER_VARIABLES, ...ENGINE_GUARD_VARIABLES])];
 
   it("lists every configuration variable in the README's table and in .env.example", () => {
     const readme = read("README.md");

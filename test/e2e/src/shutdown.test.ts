@@ -42,7 +42,8 @@ describe("gateway process", () => {
     expect(output).toContain("PORT");
   });
 
-  it("on SIGTERM stops accepting, finishes the in-flight tool call, and exits 0", async () => {
+  /** The built gateway as a process on a free port, with what it needs; resolves once it answers. */
+  const startGatewayProcess = async (env: Record<string, string>) => {
     const port = await freePort();
     const child = spawn(process.execPath, [main], {
       env: {
@@ -56,11 +57,18 @@ describe("gateway process", () => {
         BACKEND_PULL: "false",
         DEPLOYMENT_NAME: deployment,
         LOG_LEVEL: "warn",
+        ...env,
       },
       stdio: "ignore",
     });
     const url = `http://127.0.0.1:${port}/mcp`;
     await eventually(() => fetch(url.replace("/mcp", "/health")).then((r) => r.ok || Promise.reject(r.status)));
+    return { child, url };
+  };
+
+  it("on SIGTERM stops accepting, finishes the in-flight tool call, and exits 0", async () => {
+    // No drain: the stop itself is what this test is about.
+    const { child, url } = await startGatewayProcess({ DRAIN_SECONDS: "0" });
     const headers = { ...MCP_POST_HEADERS, "X-Outline-API-Key": "ol_api_shutdown_key" };
     const init = await fetch(url, { method: "POST", headers, body: JSON.stringify(INITIALIZE) });
     await init.text();
@@ -86,6 +94,44 @@ describe("gateway process", () => {
     expect(answer.result.content[0]?.text).toContain("after 2s");
     const [code] = await exited;
     expect(code).toBe(0);
+    await expect(fetch(url.replace("/mcp", "/health"))).rejects.toThrow();
+  });
+
+  it("on SIGTERM drains: /ready answers 503 at once, calls still succeed with Connection: close, then exits 0", async () => {
+    const { child, url } = await startGatewayProcess({ DRAIN_SECONDS: "2" });
+    const ready = url.replace("/mcp", "/ready");
+    await eventually(() => fetch(ready).then((r) => r.ok || Promise.reject(r.status)), { timeoutMs: 20_000 });
+    const headers = { ...MCP_POST_HEADERS, "X-Outline-API-Key": "ol_api_drain_key" };
+    const echo = (text: string) =>
+      fetch(url, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "tools/call",
+          params: { name: "echo", arguments: { text } },
+        }),
+      });
+    // The first call starts the user's server; the drain is about calls that find it running.
+    expect((await echo("warm")).status).toBe(200);
+
+    const signalled = Date.now();
+    child.kill("SIGTERM");
+    const exited = once(child, "exit");
+    const readyDuringDrain = await eventually(() => fetch(ready), { until: (r) => r.status === 503, timeoutMs: 1_000 });
+    expect(await readyDuringDrain.json()).toMatchObject({ ok: false, draining: true });
+    const during = await echo("during the drain");
+    expect(during.status).toBe(200);
+    expect(during.headers.get("connection")).toBe("close");
+    const answer = parseRpcBody(during.headers.get("content-type"), await during.text()) as {
+      result: { content: Array<{ text: string }> };
+    };
+    expect(answer.result.content[0]?.text).toBe("during the drain");
+
+    const [code] = await exited;
+    expect(code).toBe(0);
+    expect(Date.now() - signalled).toBeGreaterThanOrEqual(2_000);
     await expect(fetch(url.replace("/mcp", "/health"))).rejects.toThrow();
   });
 });

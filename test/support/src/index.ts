@@ -4,5 +4,8 @@ export { images } from "./images.js";
 export { connectClient, INITIALIZE, MCP_POST_HEADERS, parseRpcBody, resultText } from "./mcp.js";
 export { freePort } from "./ports.js";
 export { startRedis, type TestRedis } from "./redis.js";
+export { loseRedisData } from "./redis-loss.js";
+export { startSentinelRedis, type TestSentinelRedis } from "./redis-sentinel.js";
 export { stubBundlePath } from "./stub-bundle.js";
 export { startStubContainer } from "./stub-container.js";
+export { startTestSwarm, type TestSwarm } from "./swarm.js";

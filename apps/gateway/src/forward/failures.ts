@@ -1,4 +1,5 @@
 import { type ErrorCode, GatewayError } from "../errors.js";
+import type { JsonRpcMessage } from "../rpc-ids.js";
 
 /** Every way a call to the user's MCP server can fail, as the broker tells them apart. */
 export type FailureKind = "refused" | "lost" | "session-gone" | "timeout" | "aborted" | "failed";
@@ -15,6 +16,8 @@ export interface FailureRule {
   /** An upstream answer meaning this failure (its body read as text). */
   answer?: (status: number, body: string) => boolean;
   recovery: Recovery;
+  /** What the recovery may send again: any request, or only what is safe to repeat (`safeToRepeat`). */
+  replay?: "any" | "safe-only";
   /** The client's answer once the failure is not (or no longer) recovered; null: the server's answer passes on. */
   clientError: ErrorCode | null;
 }
@@ -29,14 +32,19 @@ export const FAILURES: { readonly [Kind in FailureKind]: FailureRule } = {
     codes: ["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "EHOSTUNREACH", "ENOTFOUND", "EAI_AGAIN"],
     search: "cause-chain",
     recovery: "replace-server",
+    replay: "any",
     clientError: "UPSTREAM_FAILED",
   },
-  // Sent, then the connection broke: the server may have acted on it. Replayed only when the
-  // server is found dead, so whatever it did died with it.
+  // Sent, then the connection broke (before the headers, or mid-stream before the answer): the
+  // server may have acted on it. Only what is safe to repeat is sent again (on a new server when
+  // the old one is dead); anything else is answered NOT_REPEATED, after the dead server is
+  // re-created so the next call works. A server still running answers 502: the call's fate there
+  // is unknown.
   lost: {
     codes: ["ECONNRESET", "UND_ERR_SOCKET", "EPIPE", "UND_ERR_CLOSED"],
     search: "cause-chain",
     recovery: "replace-server-if-dead",
+    replay: "safe-only",
     clientError: "UPSTREAM_FAILED",
   },
   // The server does not know the session, so it did not process the request. 404 (TS SDK,
@@ -44,6 +52,7 @@ export const FAILURES: { readonly [Kind in FailureKind]: FailureRule } = {
   "session-gone": {
     answer: (status, body) => status === 404 || (status === 400 && /session/i.test(body)),
     recovery: "revive-session",
+    replay: "any",
     clientError: null,
   },
   timeout: {
@@ -102,4 +111,49 @@ export function failureError(error: unknown): GatewayError {
   const coded = error as { code?: unknown; message?: unknown } | null | undefined;
   const detail = String(coded?.code ?? coded?.message ?? error);
   return new GatewayError(code, detail, { cause: error });
+}
+
+/**
+ * Methods whose repetition changes nothing on the server (MCP 2025-06-18: they read or list).
+ * `tools/call` is safe only for a tool annotated `readOnlyHint` or `idempotentHint`.
+ */
+const SAFE_METHODS = new Set(["initialize", "ping", "resources/read", "prompts/get", "completion/complete"]);
+const isSafeMethod = (method: string) => SAFE_METHODS.has(method) || method.endsWith("/list");
+
+/** The tools a POST calls: what `safeToRepeat` needs to know about. */
+export function calledTools(messages: readonly JsonRpcMessage[]): string[] {
+  return messages.flatMap((message) => {
+    if (message.method !== "tools/call" || !("id" in message)) return [];
+    const name = (message.params as { name?: unknown } | undefined)?.name;
+    return [typeof name === "string" ? name : ""];
+  });
+}
+
+/**
+ * Whether a POST may be sent again after its connection was lost: every request in it must be
+ * (a batch is as safe as its least safe request); notifications and responses change nothing
+ * twice. `safeTools` are the called tools whose last `tools/list` annotations say so.
+ */
+export function safeToRepeat(messages: readonly JsonRpcMessage[], safeTools: ReadonlySet<string>): boolean {
+  return messages.every((message) => {
+    if (typeof message.method !== "string" || !("id" in message)) return true;
+    if (message.method !== "tools/call") return isSafeMethod(message.method);
+    const name = (message.params as { name?: unknown } | undefined)?.name;
+    return typeof name === "string" && safeTools.has(name);
+  });
+}
+
+/**
+ * The tools of a `tools/list` result and whether each is safe to repeat: its annotations say
+ * `readOnlyHint: true` (it changes nothing) or `idempotentHint: true` (twice is as once).
+ * Null for any other message.
+ */
+export function toolHintsOf(message: Record<string, unknown>): Array<{ name: string; safeToRepeat: boolean }> | null {
+  const tools = (message.result as { tools?: unknown } | undefined)?.tools;
+  if (!Array.isArray(tools)) return null;
+  return tools.flatMap((tool: { name?: unknown; annotations?: Record<string, unknown> } | null) => {
+    if (typeof tool?.name !== "string") return [];
+    const hints = tool.annotations ?? {};
+    return [{ name: tool.name, safeToRepeat: hints.readOnlyHint === true || hints.idempotentHint === true }];
+  });
 }

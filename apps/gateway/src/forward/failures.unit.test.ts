@@ -1,5 +1,14 @@
 import { GatewayError } from "../errors.js";
-import { classifyAnswer, classifyError, FAILURES, type FailureKind, failureError } from "./failures.js";
+import {
+  calledTools,
+  classifyAnswer,
+  classifyError,
+  FAILURES,
+  type FailureKind,
+  failureError,
+  safeToRepeat,
+  toolHintsOf,
+} from "./failures.js";
 
 const coded = (code: string, cause?: unknown) => Object.assign(new Error(code), { code, cause });
 
@@ -94,5 +103,59 @@ describe("the failure classification", () => {
     ]);
     const known = new GatewayError("SESSION_NOT_FOUND");
     expect(failureError(known)).toBe(known);
+  });
+});
+
+describe("the replay rule", () => {
+  const request = (method: string, params?: unknown) => ({ jsonrpc: "2.0" as const, id: 1, method, params });
+  const tool = (name: string) => request("tools/call", { name, arguments: {} });
+
+  it.each([
+    "initialize",
+    "ping",
+    "tools/list",
+    "resources/list",
+    "resources/templates/list",
+    "prompts/list",
+    "resources/read",
+    "prompts/get",
+    "completion/complete",
+  ])("repeats %s", (method) => {
+    expect(safeToRepeat([request(method)], new Set())).toBe(true);
+  });
+
+  it.each(["logging/setLevel", "resources/subscribe", "sampling/createMessage", "tools/call"])(
+    "does not repeat %s (without annotations)",
+    (method) => {
+      expect(safeToRepeat([request(method, { name: "x" })], new Set())).toBe(false);
+    },
+  );
+
+  it("repeats a tools/call only of a tool its annotations call safe, and a batch only when all of it is", () => {
+    const safe = new Set(["search"]);
+    expect(safeToRepeat([tool("search")], safe)).toBe(true);
+    expect(safeToRepeat([tool("create")], safe)).toBe(false);
+    expect(safeToRepeat([tool("search"), request("ping"), tool("create")], safe)).toBe(false);
+    expect(safeToRepeat([tool("search"), { jsonrpc: "2.0", method: "notifications/cancelled" }], safe)).toBe(true);
+    expect(calledTools([tool("search"), request("ping"), tool("create")])).toEqual(["search", "create"]);
+  });
+
+  it("reads which tools are safe to repeat from a tools/list result", () => {
+    const result = {
+      tools: [
+        { name: "read", annotations: { readOnlyHint: true } },
+        { name: "put", annotations: { idempotentHint: true } },
+        { name: "write", annotations: { readOnlyHint: false, destructiveHint: true } },
+        { name: "plain" },
+        { title: "no name" },
+      ],
+    };
+    expect(toolHintsOf({ jsonrpc: "2.0", id: 1, result })).toEqual([
+      { name: "read", safeToRepeat: true },
+      { name: "put", safeToRepeat: true },
+      { name: "write", safeToRepeat: false },
+      { name: "plain", safeToRepeat: false },
+    ]);
+    expect(toolHintsOf({ jsonrpc: "2.0", id: 1, result: { resources: [] } })).toBeNull();
   });
 });

@@ -1,8 +1,9 @@
 import type { Logger } from "pino";
 import { type IdMap, restoreIdsInSse, restoreIdsInText } from "../rpc-ids.js";
+import type { AnswerTracker } from "./answer-tracker.js";
 import { type HeaderPolicy, isEventStream } from "./headers.js";
 import type { UpstreamAnswer } from "./upstream-call.js";
-import { webBody } from "./web-body.js";
+import { type BodySource, type StreamHooks, sourceOf, webBody } from "./web-body.js";
 
 /** What the broker hands the route: all a web Response needs, nothing the route must decide. */
 export interface Answer {
@@ -20,6 +21,10 @@ export interface ReplyOptions {
   ids?: IdMap | undefined;
   /** Marks the route used while a POST's event stream is open: tool work in progress. */
   keepWarm?: { everyMs: number; tick: () => void } | undefined;
+  /** Watches the answer's messages as they pass (forward/answer-tracker.ts). */
+  tracker?: AnswerTracker | undefined;
+  /** What an event stream that broke before its answers goes on with (docs/architecture.md#recovery-and-replay). */
+  resume?: ((error: Error) => Promise<BodySource | null>) | undefined;
 }
 
 /**
@@ -39,18 +44,24 @@ export async function reply(upstream: UpstreamAnswer, options: ReplyOptions): Pr
     return { status, headers, body: null };
   }
   const sse = isEventStream(upstream.headers);
-  if (ids && !sse) return { status, headers, body: restoreIdsInText(await upstream.body.text(), ids) };
+  const tracker = options.tracker;
+  if (ids && !sse) {
+    const text = await upstream.body.text();
+    tracker?.jsonEnd(text);
+    return { status, headers, body: restoreIdsInText(text, ids) };
+  }
   const log = options.log;
-  let body = webBody(
-    upstream.body,
-    sse
-      ? {
-          ...options.keepWarm,
-          onBroken: (error) =>
-            log.info({ err: error.message }, "upstream event stream broke; ending it for the client"),
-        }
-      : {},
-  );
+  const hooks: StreamHooks = sse
+    ? {
+        ...options.keepWarm,
+        ...(tracker ? { onChunk: (chunk) => tracker.sse(chunk) } : {}),
+        resume: options.resume,
+        onBroken: (error) => log.info({ err: error.message }, "upstream event stream broke; ending it for the client"),
+      }
+    : tracker
+      ? { onChunk: (chunk) => tracker.json(chunk), onEnd: () => tracker.jsonEnd() }
+      : {};
+  let body = webBody(sourceOf(upstream.body), hooks);
   if (ids) body = body.pipeThrough(restoreIdsInSse(ids));
   return { status, headers, body };
 }

@@ -20,6 +20,10 @@ export interface InProcessGateway extends GatewayApp {
   userOf(apiKey: string): string;
   /** The value of one `mcpb_recoveries_total` series. */
   recoveries(kind: "container" | "session"): Promise<number>;
+  /** The value of one `mcpb_session_revivals_total` series. */
+  revivals(cause: "redis-lost" | "idle-released" | "upstream-restart"): Promise<number>;
+  /** The value of `mcpb_replays_refused_total`. */
+  replaysRefused(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -58,6 +62,13 @@ export async function startInProcessGateway(
     async recoveries(kind) {
       const metric = await gateway.metrics.recoveries.get();
       return metric.values.find((value) => value.labels.kind === kind)?.value ?? 0;
+    },
+    async revivals(cause) {
+      const metric = await gateway.metrics.sessionRevivals.get();
+      return metric.values.find((value) => value.labels.cause === cause)?.value ?? 0;
+    },
+    async replaysRefused() {
+      return (await gateway.metrics.replaysRefused.get()).values[0]?.value ?? 0;
     },
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

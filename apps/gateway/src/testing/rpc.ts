@@ -39,3 +39,6 @@ export { INITIALIZE };
 
 /** The JSON a tool returned as its first text block. */
 export const toolJson = (result: RpcResult) => JSON.parse(result.body.result.content[0].text);
+
+/** The id Redis keys a broker session by: its token's nonce (sessions/token.ts). */
+export const nonceOf = (sessionId: string) => sessionId.split(".")[2] as string;

@@ -9,7 +9,8 @@
 --- @include "includes/touchRoute"
 local now = ARGV[1]
 local sessionTouched = 0
-if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
+-- A record the reaper kept is not a live session: only a revival brings it back.
+if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[1], 'upstream') == 1 then
   touchSession(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[5], now, ARGV[2])
   sessionTouched = 1
 end

@@ -1,0 +1,88 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LABELS } from "@mcp-broker/container-manager";
+
+export interface EngineCallSeen {
+  method: string;
+  url: string;
+  body: string;
+}
+
+export interface FakeEngine {
+  socketPath: string;
+  /** Every request that reached the "engine", in order. */
+  calls: EngineCallSeen[];
+  close(): Promise<void>;
+}
+
+/** A backend of deployment `prod` and a container that is not the broker's, as the engine inspects them. */
+export const FAKE_CONTAINERS = {
+  backend: {
+    Id: "b".repeat(64),
+    Name: "/mcpb-prod-abab",
+    Config: {
+      Labels: { [LABELS.managed]: "true", [LABELS.deployment]: "prod", [LABELS.user]: "abab" },
+      Env: ["OUTLINE_API_KEY=ol_api_secret_key", "OUTLINE_API_URL=https://wiki.example/api"],
+    },
+  },
+  foreign: { Id: "f".repeat(64), Name: "/postgres", Config: { Labels: {}, Env: ["POSTGRES_PASSWORD=hunter2"] } },
+} as const;
+
+const byRef = (ref: string) =>
+  Object.values(FAKE_CONTAINERS).find((c) => c.Name === `/${ref}` || c.Id.startsWith(ref) || c.Id === ref);
+
+function answer(request: IncomingMessage, response: ServerResponse): void {
+  const path = (request.url ?? "").replace(/^\/v\d+\.\d+/, "").split("?")[0] ?? "";
+  const send = (status: number, body?: unknown) => {
+    response.writeHead(status, { "content-type": "application/json", "api-version": "1.41" });
+    response.end(body === undefined ? undefined : JSON.stringify(body));
+  };
+  const match = /^\/containers\/([^/]+)(?:\/(\w+))?$/.exec(path);
+  const container = match ? byRef(match[1] as string) : undefined;
+  if (path === "/_ping") {
+    response.end("OK");
+  } else if (path === "/containers/json") {
+    send(
+      200,
+      Object.values(FAKE_CONTAINERS).map((c) => ({ Id: c.Id, Names: [c.Name], Labels: c.Config.Labels })),
+    );
+  } else if (path === "/containers/create") {
+    send(201, { Id: "c".repeat(64), Warnings: [] });
+  } else if (!container) {
+    send(404, { message: `No such container: ${match?.[1]}` });
+  } else if (match?.[2] === "json") {
+    send(200, container);
+  } else if (match?.[2] === "logs") {
+    // Two chunks with a pause between: a guard that buffered would still deliver them, but late.
+    response.writeHead(200, { "content-type": "application/vnd.docker.raw-stream" });
+    response.write("first line\n");
+    setTimeout(() => response.end("second line\n"), 50);
+  } else {
+    send(204);
+  }
+}
+
+/** An HTTP server on a Unix socket standing in for the Docker engine: records calls, answers a few. */
+export async function startFakeEngine(): Promise<FakeEngine> {
+  const dir = await mkdtemp(join(tmpdir(), "fake-engine-"));
+  const socketPath = join(dir, "docker.sock");
+  const calls: EngineCallSeen[] = [];
+  const server = createServer(async (request, response) => {
+    let body = "";
+    for await (const chunk of request) body += chunk;
+    calls.push({ method: request.method ?? "", url: request.url ?? "", body });
+    answer(request, response);
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    socketPath,
+    calls,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,155 @@
+import type { BrokerSession, Route, SessionStore, StateChange } from "@mcp-broker/session-store";
+import type { Logger } from "pino";
+import { type Backends, usable } from "../backends.js";
+import type { GatewayConfig } from "../config.js";
+import type { User } from "../env.js";
+import { GatewayError } from "../errors.js";
+import type { JsonRpcMessage } from "../rpc-ids.js";
+import type { UpstreamSessions } from "../upstream-sessions.js";
+import { pickEssentials, SessionTokens, type VerifiedToken } from "./token.js";
+
+export interface ClientSessionsDeps {
+  config: Pick<GatewayConfig, "sessionSecrets" | "SESSION_MAX_AGE_SECONDS">;
+  store: SessionStore;
+  backends: Backends;
+  upstream: UpstreamSessions;
+}
+
+/** What a request on a client's session revives it from, should its upstream session be gone. */
+export interface ClientSessionRef {
+  token: VerifiedToken;
+  expiresAt: number;
+}
+
+/** Requests whose effect on a session a new upstream session must be told again after a revival. */
+function stateChange(message: JsonRpcMessage): StateChange | null {
+  const params = (message.params ?? {}) as { level?: unknown; uri?: unknown };
+  if (message.method === "logging/setLevel" && typeof params.level === "string") {
+    return { kind: "level", level: params.level };
+  }
+  if (message.method === "resources/subscribe" && typeof params.uri === "string") {
+    return { kind: "subscribe", uri: params.uri };
+  }
+  if (message.method === "resources/unsubscribe" && typeof params.uri === "string") {
+    return { kind: "unsubscribe", uri: params.uri };
+  }
+  return null;
+}
+
+/**
+ * The sessions clients hold (docs/architecture.md#sessions): their ids are signed tokens
+ * (`token.ts`), Redis maps a token's nonce to the live upstream session, and a valid token
+ * whose mapping is missing gets a new one. Only the client's DELETE (a tombstone) or the
+ * token's age ends a session; every refusal is the same 404, so ids cannot be probed.
+ */
+export class ClientSessions {
+  readonly #tokens: SessionTokens;
+
+  constructor(private readonly deps: ClientSessionsDeps) {
+    this.#tokens = new SessionTokens({
+      secrets: deps.config.sessionSecrets,
+      maxAgeSeconds: deps.config.SESSION_MAX_AGE_SECONDS,
+    });
+  }
+
+  /** The client's session id, checked against the user (tag, binding, age), or the 404 for all refusals. */
+  verify(user: User, log: Logger, id: string): ClientSessionRef {
+    const token = this.#tokens.verify(id, user.id);
+    if (!token.valid) {
+      log.info({ reason: token.reason }, "session id refused");
+      throw new GatewayError("SESSION_NOT_FOUND");
+    }
+    return { token, expiresAt: this.#tokens.expiresAt(token.issuedAt) };
+  }
+
+  /**
+   * The hot path: one Redis round trip reads the mapping and the route and touches both. Only a
+   * missing mapping costs more: the tombstone check, and the revival under the user's lock.
+   */
+  async use(
+    user: User,
+    log: Logger,
+    ref: ClientSessionRef,
+    options: { listenOnly?: boolean; protocolVersion?: string | undefined } = {},
+  ): Promise<{ session: BrokerSession; route: Route | null }> {
+    const used = await this.deps.store.useSession(user.id, ref.token.nonce);
+    if (used.session) return { session: used.session, route: used.route };
+    return this.#reviveMissing(user, log, ref, used.route, options);
+  }
+
+  /** A new client session for an upstream session the client's `initialize` opened: its token. */
+  async open(user: User, log: Logger, params: unknown, upstreamSessionId: string): Promise<string> {
+    const essentials = pickEssentials(params);
+    const minted = this.#tokens.mint(user.id, essentials);
+    await this.deps.store.createSession({
+      id: minted.nonce,
+      userId: user.id,
+      upstreamSessionId,
+      // Kept in Redis only when the token cannot carry them (too large, or not well-formed).
+      initializeParams: minted.carriesEssentials ? null : (essentials ?? params ?? null),
+      protocolVersion: essentials?.protocolVersion ?? (params as { protocolVersion?: string })?.protocolVersion ?? "",
+      expiresAt: this.#tokens.expiresAt(minted.issuedAt),
+    });
+    log.info({ session: minted.nonce.slice(0, 8) }, "session initialized");
+    return minted.token;
+  }
+
+  /**
+   * The client's DELETE: the mapping (or record) goes, and a tombstone stays until the token
+   * would expire anyway, so no replica revives it. An id already ended is not found.
+   */
+  async end(user: User, log: Logger, id: string): Promise<void> {
+    const { token, expiresAt } = this.verify(user, log, id);
+    const { ended } = await this.deps.store.lookupSession(user.id, token.nonce);
+    if (ended) throw new GatewayError("SESSION_NOT_FOUND");
+    await this.deps.upstream.end(user, log, token.nonce, Math.max(1, expiresAt - Date.now()));
+    log.info({ session: token.nonce.slice(0, 8) }, "session ended by client");
+  }
+
+  /**
+   * Records what the forwarded messages set on the session (`logging/setLevel`,
+   * `resources/subscribe`, `resources/unsubscribe`), for replay after a revival. Best effort.
+   */
+  async record(user: User, log: Logger, session: BrokerSession, messages: readonly JsonRpcMessage[]): Promise<void> {
+    for (const message of messages) {
+      const change = stateChange(message);
+      if (!change) continue;
+      const recorded = await this.deps.store
+        .recordSessionState(user.id, session.id, change)
+        .catch((error: Error) => log.warn({ err: error.message }, "could not record session state"));
+      if (recorded === false) log.warn({ method: message.method }, "session state not recorded (limit reached)");
+    }
+  }
+
+  async #reviveMissing(
+    user: User,
+    log: Logger,
+    ref: ClientSessionRef,
+    route: Route | null,
+    options: { listenOnly?: boolean; protocolVersion?: string | undefined },
+  ): Promise<{ session: BrokerSession; route: Route | null }> {
+    const { store, backends, upstream } = this.deps;
+    const found = await store.lookupSession(user.id, ref.token.nonce);
+    if (found.ended) throw new GatewayError("SESSION_NOT_FOUND");
+    const ready = usable(route) ? route : options.listenOnly ? await backends.running(user) : null;
+    if (found.session) return { session: found.session, route: ready }; // revived meanwhile
+    // A GET only listens: it revives the session on a running server, and never starts one.
+    if (options.listenOnly && !ready) throw new GatewayError("NO_STREAM");
+    const serving = ready ?? (await backends.ensure(user, log));
+    const revived = await upstream.revive(
+      user,
+      log,
+      {
+        id: ref.token.nonce,
+        essentials: ref.token.essentials,
+        expiresAt: ref.expiresAt,
+        seenUpstream: null,
+        cause: found.record?.released ? "idle-released" : "redis-lost",
+        protocolVersion: options.protocolVersion,
+      },
+      serving,
+      !options.listenOnly,
+    );
+    return { session: revived.session as BrokerSession, route: revived.route };
+  }
+}

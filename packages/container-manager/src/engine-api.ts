@@ -1,0 +1,44 @@
+import { ContainerError, DockerUnavailableError } from "./errors.js";
+
+/** How dockerode (docker-modem) reports an answer from the engine: the HTTP status and its JSON body. */
+export type DockerApiError = Error & { statusCode?: number; code?: string; json?: { message?: string } };
+
+/** The engine's HTTP status for a failed call; undefined when no answer came (no socket, refused, reset). */
+export const statusOf = (error: unknown): number | undefined => (error as DockerApiError)?.statusCode;
+
+/** The engine's own words for a failed call, else the transport's. */
+export const apiMessage = (error: unknown): string =>
+  (error as DockerApiError)?.json?.message ?? (error as Error)?.message ?? String(error);
+
+/**
+ * A proxy between us and the engine (the engine guard, nginx) answers these when the engine
+ * behind it is down; the engine's own container, service and image calls never do.
+ */
+const PROXY_UNAVAILABLE = new Set([502, 503, 504]);
+
+/** Turns transport failures (no socket, refused, reset) into DockerUnavailableError. */
+export async function engine<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const status = statusOf(error);
+    if (error instanceof ContainerError || (status !== undefined && !PROXY_UNAVAILABLE.has(status))) throw error;
+    throw new DockerUnavailableError(error);
+  }
+}
+
+/**
+ * The last lines a backend printed, for a start failure's message. Container and service logs
+ * of a non-TTY process come multiplexed (an 8-byte frame header, then the payload); the server
+ * may echo its own configuration, so its key must not reach our logs.
+ */
+export function lastOutput(logs: Buffer, secret: string): string {
+  let text = "";
+  let offset = 0;
+  while (offset + 8 <= logs.length) {
+    const size = logs.readUInt32BE(offset + 4);
+    text += logs.subarray(offset + 8, offset + 8 + size).toString("utf8");
+    offset += 8 + size;
+  }
+  return text.replaceAll(secret, "[redacted]").trim().slice(-500);
+}
