@@ -21,3 +21,19 @@ export async function guard<T>(call: () => Promise<T>): Promise<T> {
     throw new StoreUnavailableError(error);
   }
 }
+
+/**
+ * Runs a pipeline or MULTI under `guard`. Both resolve with each command's error instead of
+ * rejecting (a Redis restart fails every queued command with MaxRetriesPerRequestError), so the
+ * first error is raised here, inside the guard, and is classified like any other.
+ */
+export function guardExec(batch: {
+  exec(): Promise<[Error | null, unknown][] | null>;
+}): Promise<[Error | null, unknown][]> {
+  return guard(async () => {
+    const replies = await batch.exec();
+    const failed = replies?.find(([error]) => error);
+    if (!replies || failed) throw failed?.[0] ?? new Error("empty pipeline result");
+    return replies;
+  });
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import { guard } from "./guard.js";
+import { guard, guardExec } from "./guard.js";
 import { routeFrom, routeHash } from "./hashes.js";
 import type { Keyspace } from "./keys.js";
 import type { UserLocks } from "./locks.js";
@@ -39,14 +39,13 @@ export class Routes {
     const now = Date.now();
     const route: Route = { ...input, state: "ready", createdAt: now, lastUsedAt: now };
     const key = this.keys.route(input.userId);
-    await guard(() =>
+    await guardExec(
       this.redis
         .multi()
         .del(key)
         .hset(key, routeHash(route))
         .zadd(this.keys.routesIndex, now, input.userId)
-        .hdel(this.keys.unrouted, input.containerId)
-        .exec(),
+        .hdel(this.keys.unrouted, input.containerId),
     );
     return route;
   }
@@ -122,15 +121,11 @@ export class Routes {
   /** Gives a claimed route back (its container refused to stop): ready again, lock released. */
   async abandonRemoval(claim: ClaimedRoute): Promise<void> {
     const key = this.keys.route(claim.userId);
-    await guard(async () => {
-      if ((await this.redis.hget(key, "containerId")) === claim.containerId) {
-        await this.redis
-          .multi()
-          .hset(key, "state", "ready")
-          .zadd(this.keys.routesIndex, Date.now(), claim.userId)
-          .exec();
-      }
-    });
+    if ((await guard(() => this.redis.hget(key, "containerId"))) === claim.containerId) {
+      await guardExec(
+        this.redis.multi().hset(key, "state", "ready").zadd(this.keys.routesIndex, Date.now(), claim.userId),
+      );
+    }
     await this.locks.release(claim.userId, claim.lockToken);
   }
 

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { guard } from "./guard.js";
+import { guard, guardExec } from "./guard.js";
 import { sessionFrom } from "./hashes.js";
 import type { Keyspace } from "./keys.js";
 import type { StoreScripts } from "./scripts.js";
@@ -68,15 +68,12 @@ export class SessionRecords {
 
   async lookup(userId: string, sessionId: string): Promise<SessionLookup> {
     if (!validSessionId(sessionId)) return { session: null, record: null, ended: false };
-    const results = await guard(() =>
+    const results = await guardExec(
       this.redis
         .pipeline()
         .hgetall(this.keys.session(userId, sessionId))
-        .exists(this.keys.tombstone(userId, sessionId))
-        .exec(),
+        .exists(this.keys.tombstone(userId, sessionId)),
     );
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error("empty pipeline result");
     const fields = (results[0]?.[1] ?? {}) as Record<string, string>;
     const ended = results[1]?.[1] === 1;
     return { session: sessionFrom(userId, sessionId, fields), record: recordFrom(fields), ended };

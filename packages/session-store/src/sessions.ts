@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
-import { guard } from "./guard.js";
+import { guard, guardExec } from "./guard.js";
 import { fieldsOf, routeFrom, sessionFrom, sessionHash } from "./hashes.js";
 import type { Keyspace } from "./keys.js";
 import type { StoreScripts } from "./scripts.js";
@@ -61,7 +61,7 @@ export class Sessions {
       .pexpire(key, this.keyTtlMs)
       .zadd(this.keys.sessionsIndex, now, this.keys.sessionMember(session.userId, session.id));
     if (input.pooled) multi.set(this.keys.pooled(session.userId), session.id, "PX", this.keyTtlMs);
-    await guard(() => multi.exec());
+    await guardExec(multi);
     return session;
   }
 
@@ -91,9 +91,7 @@ export class Sessions {
       exec(): Promise<[Error | null, unknown][] | null>;
     } & StoreScripts;
     pipeline.touchActivity(...this.#touchArgs(userId, sessionId, Date.now()));
-    const results = await guard(() => pipeline.exec());
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error("empty pipeline result");
+    const results = await guardExec(pipeline);
     return {
       session: sessionFrom(userId, sessionId, results[0]?.[1] as Record<string, string>),
       route: routeFrom(userId, results[1]?.[1] as Record<string, string>),
