@@ -7,12 +7,17 @@
 #   stack.sh roll          replaces every gateway replica, one at a time, with a new container from
 #                          the current image and settings: the replacement is healthy before the
 #                          old one is stopped (and drains), so no call fails and capacity never drops
+#   COMPOSE_PROFILES=ha stack.sh up|down   the same with Redis Sentinel (deploy/ha.yml)
 #   stack.sh down [opts]   stops it and removes the per-user MCP containers the gateways started
 #                          (Compose does not know them: the gateways create them through the Docker API)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROJECT=${COMPOSE_PROJECT_NAME:-mcp-broker}
-if docker compose version >/dev/null 2>&1; then compose=(docker compose -p "$PROJECT"); else compose=(docker-compose -p "$PROJECT"); fi
+# COMPOSE_PROFILES=ha: Redis with a replica and three sentinels (deploy/ha.yml); Compose itself
+# reads the variable and starts that file's services.
+files=(-f docker-compose.yml)
+if [[ ",${COMPOSE_PROFILES:-}," == *,ha,* ]]; then files+=(-f deploy/ha.yml); fi
+if docker compose version >/dev/null 2>&1; then compose=(docker compose -p "$PROJECT" "${files[@]}"); else compose=(docker-compose -p "$PROJECT" "${files[@]}"); fi
 port=${BROKER_PORT:-8080}
 replicas=${GATEWAY_REPLICAS:-2}
 
@@ -41,6 +46,9 @@ case "${1:-}" in
       sleep 1
     done
     curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { "${compose[@]}" ps; "${compose[@]}" logs --tail 30; exit 1; }
+    # depends_on is a start order only (the list form docker stack deploy reads too): up returns
+    # once every replica's own health check (GET /ready: Redis and the engine guard answer) passes.
+    for id in $(gateways); do wait_healthy "$id"; done
     echo "broker up: http://127.0.0.1:$port/mcp ($replicas gateways)  dashboard: http://127.0.0.1:${DASHBOARD_PORT:-3001}/admin/queues"
     ;;
   scale)

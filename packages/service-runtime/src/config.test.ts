@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { z } from "zod";
 import { CodedError } from "./coded-error.js";
 import { ConfigError, envFields, parseEnv } from "./config.js";
@@ -35,6 +38,35 @@ describe("parseEnv", () => {
     const problems = (failure as ConfigError).problems.map((problem) => problem.split(":")[0]);
     expect(problems.sort()).toEqual(["LOG_LEVEL", "PORT", "SECRET"]);
     expect((failure as ConfigError).message).toContain("SECRET: must be at least 16 characters");
+  });
+});
+
+describe("parseEnv with X_FILE variables (Swarm secrets)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mcpb-config-"));
+  const secret = join(dir, "secret");
+  writeFileSync(secret, "0123456789abcdef-from-file\n");
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reads any variable from the file X_FILE names, over X, without the trailing newline", () => {
+    const config = parseEnv(schema, { SECRET_FILE: secret, SECRET: "from-the-base-compose-file", LOG_LEVEL: "warn" });
+    expect(config).toMatchObject({ SECRET: "0123456789abcdef-from-file", LOG_LEVEL: "warn" });
+    expect(config).not.toHaveProperty("SECRET_FILE");
+  });
+
+  it("reports a file it cannot read together with the schema's own problems", () => {
+    const problems = (() => {
+      try {
+        parseEnv(schema, { SECRET_FILE: join(dir, "absent"), LOG_LEVEL: "loud" });
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    })();
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^SECRET_FILE: cannot read .*absent \(ENOENT\)$/),
+        expect.stringMatching(/^LOG_LEVEL:/),
+      ]),
+    );
   });
 });
 

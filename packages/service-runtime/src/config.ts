@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { CodedError } from "./coded-error.js";
 import { parseSentinel, type SentinelAddress } from "./redis-target.js";
@@ -19,11 +20,33 @@ export function parseEnv<Schema extends z.ZodType>(
 ): Readonly<z.output<Schema>> {
   // An empty variable (`FOO=` in .env or compose) means "not set": its default applies.
   const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
-  const parsed = schema.safeParse(set);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
-  }
+  const { values, problems } = readFileVariables(set);
+  const parsed = schema.safeParse(values);
+  const issues = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  if (problems.length > 0 || !parsed.success) throw new ConfigError([...problems, ...issues]);
   return Object.freeze(parsed.data);
+}
+
+/**
+ * `X_FILE=/run/secrets/x` gives X the file's content, for any X: Swarm and Kubernetes hand
+ * secrets over as files, never as variables (which `docker inspect` shows). The trailing newline
+ * an editor or `echo` leaves is dropped. X_FILE wins over X: an override file (deploy/swarm.yml)
+ * can add a variable but not unset the base file's X.
+ */
+function readFileVariables(env: Record<string, string | undefined>) {
+  const values = { ...env };
+  const problems: string[] = [];
+  for (const [key, path] of Object.entries(env)) {
+    if (!key.endsWith("_FILE") || key === "_FILE" || path === undefined) continue;
+    const name = key.slice(0, -"_FILE".length);
+    delete values[key];
+    try {
+      values[name] = readFileSync(path, "utf8").replace(/\r?\n$/, "");
+    } catch (error) {
+      problems.push(`${key}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+  }
+  return { values, problems };
 }
 
 /** Field types every app's schema uses, so each reads a variable the same way. */
