@@ -71,6 +71,12 @@ const reaperPkg = await import("../apps/reaper/dist/index.js");
 const { pino } = await import("pino");
 const logger = pino({ level: process.env.LOG_LEVEL ?? "info" });
 
+// Keys are verified, as in production: against the stub's fake Outline `POST /api/auth.info`,
+// which accepts demo keys (with "demo" in them) only. AUTH_VERIFY_URL or AUTH_VERIFY=off override.
+const stubPkg = await import("../apps/outline-stub/dist/index.js");
+const authDemo = await stubPkg.startStub({ apiKey: "auth-demo-only", allowedKeyPattern: /^ol_api_[A-Za-z0-9_]*demo/ });
+cleanups.push(() => authDemo.close());
+
 const stub = fileURLToPath(new URL("../apps/outline-stub/dist/bundle/server.mjs", import.meta.url));
 if (!hasDocker && !existsSync(stub)) throw new Error(`${stub} is missing after the build`);
 const env = {
@@ -82,6 +88,7 @@ const env = {
   BACKEND_IMAGE: process.env.BACKEND_IMAGE ?? "mcp-broker/outline-stub:local",
   BACKEND_COMMAND: `${process.execPath} ${stub}`,
   BACKEND_PULL: "false",
+  AUTH_VERIFY_URL: authDemo.url.replace("/mcp", "/api/auth.info"),
   ...process.env,
   REDIS_URL: redisUrl,
 };

@@ -36,10 +36,23 @@ wait_healthy() {
   docker logs --tail 30 "$1" >&2
   return 1
 }
+# NODE_ENV=production refuses demo or missing secrets: the first `up` writes random ones into
+# .env (kept, so every replica and every later `roll` shares them); set your own there instead.
+ensure_secrets() {
+  touch .env
+  for name in KEY_HASH_SECRET DASHBOARD_PASSWORD REDIS_PASSWORD; do
+    if [ -z "${!name:-}" ] && ! grep -q "^$name=." .env; then
+      sed -i "/^$name=\$/d" .env
+      echo "$name=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')" >>.env
+      echo "stack: wrote a random $name to .env" >&2
+    fi
+  done
+}
 scale() { "${compose[@]}" up -d --no-deps --no-recreate --scale "gateway=$1" gateway; }
 
 case "${1:-}" in
   up)
+    ensure_secrets
     "${compose[@]}" up -d --no-build --scale "gateway=$replicas"
     for _ in $(seq 1 90); do
       curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break

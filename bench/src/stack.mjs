@@ -56,7 +56,15 @@ export async function startGateway(env) {
   const port = await freePort();
   const child = spawn(process.execPath, ["apps/gateway/dist/main.js"], {
     cwd: root,
-    env: { ...process.env, ...env, PORT: String(port), HOST: "127.0.0.1" },
+    // Benchmarks start many keys from one address on purpose: no verification, no per-IP start cap.
+    env: {
+      AUTH_VERIFY: "off",
+      NEW_KEY_STARTS_PER_IP_PER_MINUTE: "0",
+      ...process.env,
+      ...env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+    },
     stdio: ["ignore", "ignore", "inherit"],
   });
   cleanups.push(() => child.kill("SIGTERM"));

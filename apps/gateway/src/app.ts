@@ -73,10 +73,18 @@ export function createApp(deps: AppDeps): GatewayApp {
   });
 
   app.route("/", monitoringRoutes({ registry: metrics.registry }));
+  let lastReadyFailure = "";
   app.get("/ready", async (c) => {
     if (deps.draining?.()) return c.json({ ok: false, draining: true }, 503);
     const checks = await Promise.allSettled([store.ping(), driver.ping()]);
-    const [redis, backend] = checks.map((check) => (check.status === "fulfilled" ? "ok" : check.reason.message));
+    // Which dependency is down, never its raw error (it can name hosts, ports, credentials): the log has it.
+    const [redis, backend] = checks.map((check) => (check.status === "fulfilled" ? "ok" : "down"));
+    const failed = checks.flatMap((check) => (check.status === "rejected" ? [(check.reason as Error).message] : []));
+    // Logged when it changes, not on every balancer check (one a second per balancer).
+    if (failed.join() !== lastReadyFailure) {
+      lastReadyFailure = failed.join();
+      if (failed.length > 0) logger.warn({ errors: failed }, "readiness check failed");
+    }
     const ok = checks.every((check) => check.status === "fulfilled");
     return c.json({ ok, redis, backend, driver: driver.kind }, ok ? 200 : 503);
   });
@@ -89,14 +97,15 @@ export function createApp(deps: AppDeps): GatewayApp {
   app.use("/mcp", async (c, next) => {
     if (!["GET", "POST", "DELETE"].includes(c.req.method)) throw new GatewayError("METHOD_NOT_ALLOWED", c.req.method);
     const origin = requestHeader(c, "origin");
-    // MCP transports: servers must validate Origin to stop DNS rebinding from browsers.
-    if (origin && config.ALLOWED_ORIGINS.length > 0 && !config.ALLOWED_ORIGINS.includes(origin)) {
+    // MCP transports: servers MUST validate Origin (DNS rebinding from browsers). Refused unless
+    // listed; no Origin at all (CLI and desktop clients send none) passes.
+    if (origin !== undefined && !config.ALLOWED_ORIGINS.includes(origin)) {
       throw new GatewayError("ORIGIN_NOT_ALLOWED", origin);
     }
     await next();
   });
   app.use("/mcp", authenticate(config, store));
-  app.route("/", mcpRoutes({ config, broker }));
+  app.route("/", mcpRoutes({ config, broker, store }));
 
   // The one place errors become answers: errors.ts's table gives status, JSON-RPC code, headers.
   const answer = (c: Context<GatewayEnv>, error: GatewayError) =>

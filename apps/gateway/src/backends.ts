@@ -4,10 +4,11 @@ import type { LockOptions, Route, SessionStore } from "@mcp-broker/session-store
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config.js";
 import type { User } from "./env.js";
+import { GatewayError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 
 export interface BackendsDeps {
-  config: Pick<GatewayConfig, "BACKEND_READY_TIMEOUT_MS">;
+  config: Pick<GatewayConfig, "BACKEND_READY_TIMEOUT_MS" | "MAX_BACKENDS" | "NEW_KEY_STARTS_PER_IP_PER_MINUTE">;
   store: SessionStore;
   driver: ContainerDriver;
   metrics: Metrics;
@@ -49,13 +50,32 @@ export class Backends {
   async ensureLocked(user: User, log: Logger, stale?: Route): Promise<Route> {
     const current = await this.deps.store.getRoute(user.id);
     if (usable(current, stale)) return current;
+    await this.#admitStart(user);
     const started = performance.now();
-    const backend = await this.deps.driver.ensure({ userId: user.id, apiKey: user.key });
+    const backend = await this.deps.driver.ensure({ userId: user.id, apiKey: user.key }).catch(async (error) => {
+      await this.deps.store.releaseBackendStart(user.id).catch(() => {});
+      throw error;
+    });
     const seconds = (performance.now() - started) / 1000;
     this.deps.metrics.coldStarts.inc();
     this.deps.metrics.coldStartDuration.observe(seconds);
     log.info({ container: backend.containerId.slice(0, 12), ms: Math.round(seconds * 1000) }, "backend ready");
     return this.deps.store.setRoute({ userId: user.id, ...backend });
+  }
+
+  /**
+   * Caps on starting a server: per client IP per minute (random keys each start one), and
+   * MAX_BACKENDS running or starting across every replica, reserved atomically in Redis.
+   */
+  async #admitStart(user: User): Promise<void> {
+    const { config, store } = this.deps;
+    const budget = await store.consumeIpLimit("starts", user.ip, config.NEW_KEY_STARTS_PER_IP_PER_MINUTE);
+    if (!budget.allowed) {
+      throw new GatewayError("STARTS_LIMITED", String(Math.max(1, Math.ceil(budget.retryAfterMs / 1000))));
+    }
+    if (!(await store.reserveBackendStart(user.id, config.MAX_BACKENDS, this.lock.ttlMs))) {
+      throw new GatewayError("BACKENDS_FULL");
+    }
   }
 
   /** The user's ready route if there is one; never starts a server. */

@@ -86,6 +86,7 @@ export class Broker {
       signal: request.gone,
       headersTimeoutMs: timeout,
       bodyTimeoutMs: timeout,
+      maxBodyBytes: this.deps.config.MAX_UPSTREAM_BODY_BYTES,
     };
     if (request.clientSessionId) return this.#postOnSession(user, log, request, forward, request.clientSessionId);
     const initialize = request.messages.find((m) => m.method === "initialize");
@@ -114,6 +115,7 @@ export class Broker {
       signal: request.gone,
       headersTimeoutMs: this.deps.config.UPSTREAM_TIMEOUT_MS,
       bodyTimeoutMs: 0, // a GET stream may stay quiet for hours
+      maxBodyBytes: this.deps.config.MAX_UPSTREAM_BODY_BYTES,
     };
     const start = { session, route, client };
     const forwarded = await this.#forwarder.forward(user, log, forward, start, { listenOnly: true });
@@ -220,7 +222,15 @@ export class Broker {
     options: Pick<ReplyOptions, "sessionId" | "ids" | "tracker"> = {},
   ) {
     const keepWarm = { everyMs: this.#touchEveryMs, tick: () => this.#touch(user, log, forwarded.session) };
-    return reply(forwarded, { ...options, headers: this.#headers, log, keepWarm, resume: forwarded.resume });
+    const maxBodyBytes = this.deps.config.MAX_UPSTREAM_BODY_BYTES;
+    return reply(forwarded, {
+      ...options,
+      headers: this.#headers,
+      log,
+      keepWarm,
+      resume: forwarded.resume,
+      maxBodyBytes,
+    });
   }
 
   /** On client disconnect, tell the server to stop working on the requests it was sent. */

@@ -32,7 +32,26 @@ const schema = z
         }
       }, "must be a valid regular expression")
       .transform((value) => new RegExp(value)),
+    /** `on` (the default) needs AUTH_VERIFY_URL; `off` must be chosen explicitly (logged as a warning). */
+    AUTH_VERIFY: z.enum(["on", "off"]).default("on"),
     AUTH_VERIFY_URL: z.url().optional(),
+    /** Upstream verifications (cache misses) per client IP per minute; 0: unlimited. */
+    VERIFY_PER_IP_PER_MINUTE: z.coerce.number().int().min(0).default(30),
+    /** Backend starts for keys without a running backend, per client IP per minute; 0: unlimited. */
+    NEW_KEY_STARTS_PER_IP_PER_MINUTE: z.coerce.number().int().min(0).default(10),
+    /** The client IP is the first X-Forwarded-For hop (set it only behind a balancer that sets it). */
+    TRUST_PROXY: flag(false),
+    /** Running backends across every replica (counted in Redis); a start beyond it is a 503. */
+    MAX_BACKENDS: positiveInt(100),
+    MAX_SESSIONS_PER_USER: positiveInt(50),
+    /** Open GET streams per user on one replica. */
+    MAX_STREAMS_PER_USER: positiveInt(20),
+    /** Messages in one JSON-RPC batch; each is charged against the rate limit. */
+    MAX_BATCH: positiveInt(32),
+    /** Bytes of `initialize` params (as JSON) a session may carry. */
+    MAX_INITIALIZE_PARAMS_BYTES: positiveInt(8 * 1024),
+    /** Bytes of an upstream answer the gateway reads into memory (id rewriting, failure classification). */
+    MAX_UPSTREAM_BODY_BYTES: positiveInt(16 * MiB),
     AUTH_CACHE_SECONDS: positiveInt(600),
     AUTH_NEGATIVE_CACHE_SECONDS: positiveInt(30),
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
@@ -79,6 +98,8 @@ const schema = z
     // deploy/haproxy: two failed checks, about 1.3 s). 0: stop accepting at once.
     DRAIN_SECONDS: z.coerce.number().int().min(0).default(3),
     SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+    /** `production` refuses to start with a missing or demo secret. */
+    NODE_ENV: z.string().default("development"),
   })
   .superRefine((value, ctx) => {
     if (value.BACKEND_DRIVER === "process" && !value.BACKEND_COMMAND) {
@@ -88,7 +109,40 @@ const schema = z
     if (value.BACKEND_DRIVER === "swarm" && !value.BACKEND_NETWORK) {
       ctx.addIssue({ code: "custom", path: ["BACKEND_NETWORK"], message: "is required when BACKEND_DRIVER=swarm" });
     }
+    // Random keys must not each start a server: verification is on unless turned off by name.
+    if (value.AUTH_VERIFY === "on" && !value.AUTH_VERIFY_URL) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["AUTH_VERIFY_URL"],
+        message: "is required (or set AUTH_VERIFY=off to accept every well-formed key)",
+      });
+    }
+    if (value.NODE_ENV === "production") {
+      for (const name of demoSecrets(value.KEY_HASH_SECRET, value.SESSION_SECRET)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [name],
+          message: "is a demo value; NODE_ENV=production needs a secret of your own",
+        });
+      }
+    }
   });
+
+/** Secrets shipped in compose, .env.example and the docs: refused in production. */
+export const DEMO_SECRETS: readonly string[] = [
+  "change-me-please-0123456789",
+  "change-me-too",
+  "dev-secret-0123456789",
+  "unit-secret-0123456789",
+];
+const isDemo = (secret: string) => DEMO_SECRETS.includes(secret) || /change-?me|demo|example/i.test(secret);
+
+function demoSecrets(keyHashSecret: string, sessionSecrets: readonly string[]): string[] {
+  return [
+    ...(isDemo(keyHashSecret) ? ["KEY_HASH_SECRET"] : []),
+    ...(sessionSecrets.some(isDemo) ? ["SESSION_SECRET"] : []),
+  ];
+}
 
 /** Every variable name the gateway reads (the docs test checks README and .env.example list them). */
 export const GATEWAY_VARIABLES = Object.keys(schema.shape);

@@ -8,6 +8,8 @@ export interface User {
   key: string;
   /** A short prefix of `id` for log lines. */
   tag: string;
+  /** The client's address (per-IP limits): the socket's, or the first X-Forwarded-For hop with TRUST_PROXY. */
+  ip: string;
 }
 
 /** Hono's context variables for the gateway's routes. */

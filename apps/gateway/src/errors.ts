@@ -27,6 +27,8 @@ export type ErrorCode =
   | "INITIALIZE_NOT_ALONE"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "BODY_TOO_LARGE"
+  | "BATCH_TOO_LARGE"
+  | "INITIALIZE_TOO_LARGE"
   | "METHOD_NOT_ALLOWED"
   | "ORIGIN_NOT_ALLOWED"
   | "NO_ROUTE"
@@ -37,6 +39,10 @@ export type ErrorCode =
   | "UNAUTHORIZED_REJECTED"
   | "AUTH_UNAVAILABLE"
   | "RATE_LIMITED"
+  | "VERIFY_LIMITED"
+  | "STARTS_LIMITED"
+  | "BACKENDS_FULL"
+  | "TOO_MANY_STREAMS"
   // sessions and streams
   | "SESSION_NOT_FOUND"
   | "SESSION_ID_REQUIRED"
@@ -44,6 +50,7 @@ export type ErrorCode =
   // the user's MCP server, once reached
   | "UPSTREAM_TIMEOUT"
   | "UPSTREAM_FAILED"
+  | "UPSTREAM_TOO_LARGE"
   | "NOT_REPEATED"
   | "CLIENT_CLOSED"
   // the store's and the container manager's own codes (StoreError, ContainerError)
@@ -69,6 +76,13 @@ const challenge = (error?: string) => () => ({
   "WWW-Authenticate": `Bearer realm="mcp-session-broker"${error ? `, error="${error}"` : ""}`,
 });
 const retryAfter = (seconds: number) => () => ({ "Retry-After": String(seconds) });
+/** A 429 whose detail is the seconds until the budget refills. */
+const limited = (what: string): ErrorRule => ({
+  status: 429,
+  rpc: RPC.rateLimited,
+  message: (seconds) => `${what}; retry in ${seconds} s`,
+  headers: (seconds) => ({ "Retry-After": seconds }),
+});
 const keyHint = (header: string) => `send your API key in the ${header} header (or Authorization: Bearer <key>)`;
 
 export const ERRORS: { readonly [Code in ErrorCode]: ErrorRule } = {
@@ -96,6 +110,16 @@ export const ERRORS: { readonly [Code in ErrorCode]: ErrorRule } = {
     status: 413,
     rpc: RPC.invalidRequest,
     message: (limit) => `Request body larger than ${limit} bytes`,
+  },
+  BATCH_TOO_LARGE: {
+    status: 400,
+    rpc: RPC.invalidRequest,
+    message: (limit) => `Batch larger than ${limit} messages`,
+  },
+  INITIALIZE_TOO_LARGE: {
+    status: 413,
+    rpc: RPC.invalidRequest,
+    message: (limit) => `initialize params larger than ${limit} bytes`,
   },
   METHOD_NOT_ALLOWED: {
     status: 405,
@@ -136,11 +160,22 @@ export const ERRORS: { readonly [Code in ErrorCode]: ErrorRule } = {
     message: (reason) => `Cannot verify API keys right now (${reason})`,
     headers: retryAfter(10),
   },
-  RATE_LIMITED: {
+  RATE_LIMITED: limited("Rate limit exceeded"),
+  // Per client IP, in front of the upstream verification (random keys must not flood it).
+  VERIFY_LIMITED: limited("Too many new API keys from your address"),
+  // Per client IP: each new key's first request starts a server (memory, CPU).
+  STARTS_LIMITED: limited("Too many MCP servers started from your address"),
+  BACKENDS_FULL: {
+    status: 503,
+    rpc: RPC.unavailable,
+    message: say("Every MCP server slot is in use; retry shortly"),
+    headers: retryAfter(30),
+  },
+  TOO_MANY_STREAMS: {
     status: 429,
     rpc: RPC.rateLimited,
-    message: (seconds) => `Rate limit exceeded; retry in ${seconds} s`,
-    headers: (seconds) => ({ "Retry-After": seconds }),
+    message: (limit) => `Too many open streams for this API key (limit ${limit})`,
+    headers: retryAfter(5),
   },
   SESSION_NOT_FOUND: {
     status: 404,
@@ -164,6 +199,11 @@ export const ERRORS: { readonly [Code in ErrorCode]: ErrorRule } = {
     status: 502,
     rpc: RPC.server,
     message: (reason) => `Your MCP server failed to answer (${reason})`,
+  },
+  UPSTREAM_TOO_LARGE: {
+    status: 502,
+    rpc: RPC.server,
+    message: (limit) => `Your MCP server's answer is larger than ${limit} bytes`,
   },
   // A call lost with its server, not safe to send again (docs/architecture.md#recovery-and-replay):
   // HTTP 200 with a JSON-RPC error per request, so the client's call fails and its session lives on.

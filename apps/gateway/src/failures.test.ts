@@ -33,6 +33,7 @@ describe("bad input and faults get a precise status and a JSON-RPC error", () =>
     redis = await startRedis();
     auth = await startStub({ apiKey: "unused", allowedKeys: [goodKey] });
     gateway = await start({
+      AUTH_VERIFY: "on",
       AUTH_VERIFY_URL: auth.url.replace("/mcp", "/api/auth.info"),
       MAX_BODY_BYTES: "2048",
       RATE_LIMIT_PER_MINUTE: "1000",

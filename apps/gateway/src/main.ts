@@ -1,6 +1,7 @@
 import { runService } from "@mcp-broker/service-runtime";
 import { pino } from "pino";
 import { loadConfig } from "./config.js";
+import { redaction } from "./log-redaction.js";
 import { startGateway } from "./server.js";
 
 await runService({
@@ -8,8 +9,15 @@ await runService({
   loadConfig,
   bootLogger: pino({ name: "gateway" }),
   // Asynchronous, buffered writes: a log line per request otherwise costs a write syscall each.
-  logger: (config) => pino({ name: "gateway", level: config.LOG_LEVEL }, pino.destination({ sync: false })),
+  logger: (config) =>
+    pino(
+      { name: "gateway", level: config.LOG_LEVEL, redact: redaction(config.API_KEY_HEADER) },
+      pino.destination({ sync: false }),
+    ),
   async start(config, logger) {
+    if (config.AUTH_VERIFY === "off") {
+      logger.warn("AUTH_VERIFY=off: every well-formed API key is accepted and may start a server");
+    }
     const gateway = await startGateway(config, logger);
     logger.info(
       {

@@ -75,6 +75,23 @@ export function createMetrics(store: SessionStore) {
       this.set((await store.counts().catch(() => ({ routes: Number.NaN }))).routes);
     },
   });
+  // Redis has maxmemory + noeviction in compose: near the limit, writes fail (503s), so watch it.
+  new Gauge({
+    name: "mcpb_redis_used_memory_bytes",
+    help: "Redis used_memory (INFO memory), read on each scrape",
+    registers: [registry],
+    async collect() {
+      this.set((await store.memory().catch(() => ({ used: Number.NaN }))).used);
+    },
+  });
+  new Gauge({
+    name: "mcpb_redis_maxmemory_bytes",
+    help: "Redis maxmemory (0: no limit)",
+    registers: [registry],
+    async collect() {
+      this.set((await store.memory().catch(() => ({ max: Number.NaN }))).max);
+    },
+  });
   return metrics;
 }
 

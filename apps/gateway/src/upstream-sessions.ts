@@ -47,7 +47,7 @@ export interface RevivalTarget {
 }
 
 export interface UpstreamSessionsDeps {
-  config: Pick<GatewayConfig, "API_KEY_HEADER" | "UPSTREAM_TIMEOUT_MS">;
+  config: Pick<GatewayConfig, "API_KEY_HEADER" | "UPSTREAM_TIMEOUT_MS" | "MAX_UPSTREAM_BODY_BYTES">;
   store: SessionStore;
   backends: Backends;
   dispatcher: Dispatcher;
@@ -68,6 +68,7 @@ export class UpstreamSessions {
       headers: { [this.deps.config.API_KEY_HEADER]: user.key },
       dispatcher: this.deps.dispatcher,
       timeoutMs,
+      maxBodyBytes: this.deps.config.MAX_UPSTREAM_BODY_BYTES,
     };
   }
 

@@ -9,6 +9,8 @@ import { createMcpServer } from "./tools.js";
 export interface StubOptions {
   apiKey: string;
   allowedKeys: readonly string[];
+  /** Demo mode: keys matching it are accepted as well as `allowedKeys`. */
+  allowedKeyPattern?: RegExp | undefined;
   documents: DocumentStore;
 }
 
@@ -37,7 +39,8 @@ export function createStub(options: StubOptions): Stub {
 
   app.post("/api/auth.info", (c) => {
     const key = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();
-    if (!key || !options.allowedKeys.includes(key)) {
+    const allowed = key && (options.allowedKeys.includes(key) || options.allowedKeyPattern?.test(key));
+    if (!allowed) {
       return c.json({ ok: false, error: "authentication_required", status: 401 }, 401);
     }
     return c.json({

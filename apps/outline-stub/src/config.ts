@@ -10,6 +10,11 @@ const schema = z.object({
   OUTLINE_API_KEY: z.string().min(1),
   /** Keys the fake `POST /api/auth.info` accepts, comma separated. */
   AUTH_ALLOWED_KEYS: envFields.list(),
+  /** Demo mode: keys matching this regular expression are accepted too (compose: keys with "demo"). */
+  AUTH_ALLOWED_KEY_PATTERN: z
+    .string()
+    .optional()
+    .transform((value) => (value ? new RegExp(value) : undefined)),
 });
 
 export type StubConfig = Readonly<z.infer<typeof schema>>;

@@ -23,6 +23,7 @@ await runService({
     const stub = await startStub({
       apiKey: config.OUTLINE_API_KEY,
       allowedKeys: config.AUTH_ALLOWED_KEYS,
+      allowedKeyPattern: config.AUTH_ALLOWED_KEY_PATTERN,
       port: config.PORT,
       host: config.HOST,
     });

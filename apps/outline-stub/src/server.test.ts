@@ -149,4 +149,20 @@ describe("outline-stub session rules over raw HTTP", () => {
     expect(rejected.status).toBe(401);
     expect(await rejected.json()).toMatchObject({ ok: false, error: "authentication_required" });
   });
+
+  it("in demo mode accepts keys matching AUTH_ALLOWED_KEY_PATTERN, and no others", async () => {
+    const demo = await startStub({ apiKey: "unused", allowedKeyPattern: /^ol_api_[A-Za-z0-9_]*demo/ });
+    const info = (key: string) =>
+      fetch(demo.url.replace("/mcp", "/api/auth.info"), {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}` },
+      });
+    try {
+      expect((await info("ol_api_demo_0123")).status).toBe(200);
+      expect((await info("ol_api_compose_demo_key")).status).toBe(200);
+      expect((await info("ol_api_random_0123")).status).toBe(401);
+    } finally {
+      await demo.close();
+    }
+  });
 });

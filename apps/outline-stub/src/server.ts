@@ -19,12 +19,14 @@ const SEED = [
 export async function startStub(options: {
   apiKey: string;
   allowedKeys?: readonly string[];
+  allowedKeyPattern?: RegExp | undefined;
   port?: number;
   host?: string;
 }): Promise<RunningStub> {
   const stub = createStub({
     apiKey: options.apiKey,
     allowedKeys: options.allowedKeys ?? [],
+    allowedKeyPattern: options.allowedKeyPattern,
     documents: new DocumentStore(SEED),
   });
   const server = await listen(stub.app.fetch, { port: options.port ?? 0, host: options.host ?? "127.0.0.1" });

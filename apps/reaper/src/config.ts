@@ -1,8 +1,8 @@
 import { DRIVER_DEFAULTS } from "@mcp-broker/container-manager";
-import { envFields, parseEnv } from "@mcp-broker/service-runtime";
+import { ConfigError, envFields, parseEnv } from "@mcp-broker/service-runtime";
 import { z } from "zod";
 
-export { ConfigError } from "@mcp-broker/service-runtime";
+export { ConfigError };
 
 const { listenPort, logLevel, positiveInt, redis } = envFields;
 
@@ -28,6 +28,8 @@ const schema = z.object({
   DASHBOARD_HOST: z.string().default("0.0.0.0"),
   DASHBOARD_USER: z.string().min(1).default("admin"),
   DASHBOARD_PASSWORD: z.string().default(""),
+  /** `production` refuses to start with a missing or demo DASHBOARD_PASSWORD. */
+  NODE_ENV: z.string().default("development"),
 });
 
 /** Every variable name the reaper reads (the docs test checks README and .env.example list them). */
@@ -37,5 +39,12 @@ export type ReaperConfig = Readonly<z.infer<typeof schema>>;
 
 /** Parses the environment once; every problem is reported together, by variable name. */
 export function loadConfig(env: NodeJS.ProcessEnv): ReaperConfig {
-  return parseEnv(schema, env);
+  const config = parseEnv(schema, env);
+  const password = config.DASHBOARD_PASSWORD;
+  if (config.NODE_ENV === "production" && (!password || /change-?me|demo|example/i.test(password))) {
+    throw new ConfigError([
+      `DASHBOARD_PASSWORD: ${password ? "is a demo value" : "is missing"}; NODE_ENV=production needs a password of your own`,
+    ]);
+  }
+  return config;
 }

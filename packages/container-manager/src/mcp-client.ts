@@ -18,6 +18,25 @@ export interface McpEndpoint {
   dispatcher?: Dispatcher;
   /** Longest wait for the answer's headers, and for each next chunk of its body. */
   timeoutMs: number;
+  /** The most of an answer read into memory (the gateway's MAX_UPSTREAM_BODY_BYTES); default 16 MiB. */
+  maxBodyBytes?: number;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** An answer read whole, refused past `limit` bytes: a server answering without end must not exhaust memory. */
+async function readText(body: Dispatcher.ResponseData["body"], limit = DEFAULT_MAX_BODY_BYTES): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new UpstreamInitializeError(`upstream answer larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** The server did not open a session: an error answer, or no session id. */
@@ -78,7 +97,7 @@ export async function initializeMcpSession(endpoint: McpEndpoint, params: unknow
     headers: POST_HEADERS,
     body: JSON.stringify({ jsonrpc: "2.0", id: "mcp-broker-init", method: "initialize", params }),
   });
-  const text = await init.body.text();
+  const text = await readText(init.body, endpoint.maxBodyBytes);
   const sessionId = headerValue(init.headers["mcp-session-id"]);
   const eventStream = String(init.headers["content-type"] ?? "").includes("text/event-stream");
   const answer = firstResponse(eventStream, text);
@@ -118,7 +137,7 @@ export async function requestMcp(
     headers: { ...POST_HEADERS, "mcp-session-id": sessionId },
     body: JSON.stringify({ jsonrpc: "2.0", id: `mcp-broker-${method}`, method, params }),
   });
-  const text = await response.body.text();
+  const text = await readText(response.body, endpoint.maxBodyBytes);
   const eventStream = String(response.headers["content-type"] ?? "").includes("text/event-stream");
   const answer = firstResponse(eventStream, text);
   if (response.statusCode !== 200) return answer.error ?? { message: `status ${response.statusCode}` };

@@ -6,6 +6,7 @@ const part = {
   lock: "lock",
   auth: "auth",
   safeTools: "safe-tools",
+  userSessions: "sessions",
 } as const;
 /** Joins user and session in a sessions index member; scripts split at the first one, and user ids are hex. */
 const memberSeparator = ":";
@@ -29,9 +30,15 @@ export function keyspace(prefix: string) {
     route: (userId: string) => `${user(userId)}${part.route}`,
     lock: (userId: string) => `${user(userId)}${part.lock}`,
     auth: (userId: string) => `${user(userId)}${part.auth}`,
+    /** The user's client sessions by creation time, for MAX_SESSIONS_PER_USER (oldest released first). */
+    userSessions: (userId: string) => `${user(userId)}${part.userSessions}`,
     rateLimitPrefix: `${prefix}rl`,
     sessionsIndex: `${prefix}idx:sessions`,
     routesIndex: `${prefix}idx:routes`,
+    /** Backends being started, scored by when the reservation lapses: counted with the routes by MAX_BACKENDS. */
+    backendStarts: `${prefix}idx:starting`,
+    /** Prefix of the per-client-IP limits (new-key starts, key verifications). */
+    ipLimitPrefix: `${prefix}ip`,
     /**
      * Managed containers a sweep found without a route: container id -> "<first seen ms>:<sweeps>".
      * Bounded: the reaper drops the marks of containers the engine no longer lists.

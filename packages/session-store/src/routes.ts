@@ -45,6 +45,7 @@ export class Routes {
         .del(key)
         .hset(key, routeHash(route))
         .zadd(this.keys.routesIndex, now, input.userId)
+        .zrem(this.keys.backendStarts, input.userId)
         .hdel(this.keys.unrouted, input.containerId),
     );
     return route;
@@ -127,6 +128,22 @@ export class Routes {
       );
     }
     await this.locks.release(claim.userId, claim.lockToken);
+  }
+
+  /**
+   * MAX_BACKENDS: true when the user's backend runs or may start (a slot is reserved for
+   * `ttlMs`, or until `set`/`releaseStart`); false when running plus starting reach `max`.
+   */
+  async reserveStart(userId: string, max: number, ttlMs: number): Promise<boolean> {
+    const reserved = await guard(() =>
+      this.scripts.reserveBackend(this.keys.routesIndex, this.keys.backendStarts, userId, max, Date.now(), ttlMs),
+    );
+    return reserved === 1;
+  }
+
+  /** Gives back a reservation whose start failed. */
+  async releaseStart(userId: string): Promise<void> {
+    await guard(() => this.redis.zrem(this.keys.backendStarts, userId));
   }
 
   /** Routes the idle index holds. */

@@ -19,6 +19,8 @@ export interface StoreScripts {
   recordState(...args: (string | number)[]): Promise<number>;
   recordToolHints(...args: (string | number)[]): Promise<number>;
   usePooled(...args: (string | number)[]): Promise<[string, string[], string[]]>;
+  reserveBackend(...args: (string | number)[]): Promise<number>;
+  capSessions(...args: (string | number)[]): Promise<string[]>;
 }
 
 const luaDir = new URL("./lua/", import.meta.url);

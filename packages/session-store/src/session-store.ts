@@ -4,7 +4,7 @@ import { AuthVerdicts } from "./auth-verdicts.js";
 import { guard } from "./guard.js";
 import { keyspace } from "./keys.js";
 import { type LockOptions, UserLocks } from "./locks.js";
-import { RateLimit } from "./rate-limit.js";
+import { IpLimits, RateLimit } from "./rate-limit.js";
 import { createRedisClient } from "./redis-client.js";
 import { type NewRoute, Routes } from "./routes.js";
 import { defineScripts } from "./scripts.js";
@@ -67,6 +67,7 @@ export class SessionStore {
   readonly #routes: Routes;
   readonly #authVerdicts: AuthVerdicts;
   readonly #rateLimit: RateLimit;
+  readonly #ipLimits: IpLimits;
 
   constructor(redis: Redis, options: SessionStoreOptions) {
     const keys = keyspace(options.prefix ?? "mcpb:");
@@ -82,6 +83,7 @@ export class SessionStore {
       positiveSeconds: options.authPositiveTtlSeconds ?? 600,
       negativeSeconds: options.authNegativeTtlSeconds ?? 30,
     });
+    this.#ipLimits = new IpLimits(redis, keys);
     this.#rateLimit = new RateLimit(redis, keys, options.rateLimitPoints ?? 0, options.rateLimitWindowSeconds ?? 60);
   }
 
@@ -213,7 +215,28 @@ export class SessionStore {
   setAuthVerdict(userId: string, valid: boolean): Promise<void> {
     return this.#authVerdicts.set(userId, valid);
   }
-  consumeRateLimit(userId: string): Promise<RateLimitVerdict> {
-    return this.#rateLimit.consume(userId);
+  /** Charges `points` requests (a batch: one per message) against the user's window. */
+  consumeRateLimit(userId: string, points = 1): Promise<RateLimitVerdict> {
+    return this.#rateLimit.consume(userId, points);
+  }
+  /** Charges one against a client IP's per-minute budget in `bucket`; 0 per minute: unlimited. */
+  consumeIpLimit(bucket: "starts" | "verify", ip: string, perMinute: number): Promise<RateLimitVerdict> {
+    return this.#ipLimits.consume(bucket, ip, perMinute);
+  }
+
+  // MAX_BACKENDS: see Routes.reserveStart.
+
+  reserveBackendStart(userId: string, max: number, ttlMs: number): Promise<boolean> {
+    return this.#routes.reserveStart(userId, max, ttlMs);
+  }
+  releaseBackendStart(userId: string): Promise<void> {
+    return this.#routes.releaseStart(userId);
+  }
+
+  /** Redis's `used_memory` and `maxmemory` (0: no limit), from INFO memory. */
+  async memory(): Promise<{ used: number; max: number }> {
+    const info = await guard(() => this.#redis.info("memory"));
+    const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? Number.NaN);
+    return { used: field("used_memory"), max: field("maxmemory") };
   }
 }

@@ -20,6 +20,8 @@ export interface NewSession {
    */
   expiresAt?: number;
   pooled?: boolean;
+  /** MAX_SESSIONS_PER_USER: the user's oldest client sessions beyond this are released. */
+  maxPerUser?: number;
 }
 
 export type SessionInUse = { session: BrokerSession | null; route: Route | null };
@@ -62,7 +64,20 @@ export class Sessions {
       .zadd(this.keys.sessionsIndex, now, this.keys.sessionMember(session.userId, session.id));
     if (input.pooled) multi.set(this.keys.pooled(session.userId), session.id, "PX", this.keyTtlMs);
     await guardExec(multi);
+    if (input.maxPerUser) await this.#cap(session, input.maxPerUser);
     return session;
+  }
+
+  /**
+   * Releases the user's oldest sessions beyond `max`: their mappings go (no tombstone), so a
+   * client still holding one gets a fresh upstream session on its next request, evicting another.
+   */
+  async #cap(session: BrokerSession, max: number): Promise<void> {
+    const key = this.keys.userSessions(session.userId);
+    const released = await guard(() =>
+      this.scripts.capSessions(key, session.id, session.createdAt, max, this.keyTtlMs),
+    );
+    for (const id of released) await this.delete(session.userId, id);
   }
 
   /** The session, if it exists and belongs to `userId`; another user's id reads as absent. */

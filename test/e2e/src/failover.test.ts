@@ -71,6 +71,8 @@ describe("losing a gateway replica", () => {
       GATEWAY_REPLICAS: "2",
       // Six clients in loops are far over the default per-key limit.
       RATE_LIMIT_PER_MINUTE: "0",
+      AUTH_VERIFY: "off",
+      NEW_KEY_STARTS_PER_IP_PER_MINUTE: "0",
     };
     url = `http://127.0.0.1:${port}/mcp`;
     await stack("up");
@@ -84,7 +86,7 @@ describe("losing a gateway replica", () => {
     const clients = { sdkClients: 4, sessionlessClients: 2 };
     load = new CallLoad({
       url,
-      apiKey: "ol_api_failover_key",
+      apiKey: "ol_api_failover_demo_key",
       ...clients,
       pauseMs: 25,
       maxCallsPerClient: 20_000,

@@ -43,6 +43,8 @@ describe("gateway and reaper together", () => {
         BACKEND_IMAGE: images.stub,
         BACKEND_PULL: "false",
         RATE_LIMIT_PER_MINUTE: "0",
+        AUTH_VERIFY: "off",
+        NEW_KEY_STARTS_PER_IP_PER_MINUTE: "0",
       }),
       logger,
     );

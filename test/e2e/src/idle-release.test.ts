@@ -42,6 +42,8 @@ describe("a session released for idleness", () => {
         BACKEND_IMAGE: images.stub,
         BACKEND_PULL: "false",
         RATE_LIMIT_PER_MINUTE: "0",
+        AUTH_VERIFY: "off",
+        NEW_KEY_STARTS_PER_IP_PER_MINUTE: "0",
       }),
       logger,
     );

@@ -49,6 +49,8 @@ describe("a Redis that loses its data while a tool call runs", () => {
         BACKEND_IMAGE: images.stub,
         BACKEND_PULL: "false",
         RATE_LIMIT_PER_MINUTE: "0",
+        AUTH_VERIFY: "off",
+        NEW_KEY_STARTS_PER_IP_PER_MINUTE: "0",
       }),
       logger,
     );

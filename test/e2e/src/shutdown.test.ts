@@ -53,6 +53,7 @@ describe("gateway process", () => {
         REDIS_URL: redis.url,
         REDIS_PREFIX: redis.prefix,
         KEY_HASH_SECRET: "shutdown-secret-0123456789",
+        AUTH_VERIFY: "off",
         BACKEND_IMAGE: images.stub,
         BACKEND_PULL: "false",
         DEPLOYMENT_NAME: deployment,

@@ -1,6 +1,6 @@
 import { rpcErrorBody } from "../errors.js";
 import { isEventStream } from "./headers.js";
-import type { UpstreamAnswer } from "./upstream-call.js";
+import { readBodyCapped, type UpstreamAnswer } from "./upstream-call.js";
 import { type BodySource, sourceOf } from "./web-body.js";
 
 const encoder = new TextEncoder();
@@ -33,11 +33,12 @@ export async function continuation(
   answer: UpstreamAnswer,
   unanswered: readonly unknown[],
   fallback: { rpcCode: number; message: string },
+  maxBodyBytes: number,
 ): Promise<BodySource> {
   if (typeof answer.body !== "string" && answer.status === 200 && isEventStream(answer.headers)) {
     return sourceOf(answer.body);
   }
-  const text = typeof answer.body === "string" ? answer.body : await answer.body.text();
+  const text = typeof answer.body === "string" ? answer.body : await readBodyCapped(answer.body, maxBodyBytes);
   let messages: unknown[] = [];
   try {
     const parsed: unknown = JSON.parse(text);

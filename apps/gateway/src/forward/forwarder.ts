@@ -12,7 +12,7 @@ import type { UpstreamSessions } from "../upstream-sessions.js";
 import type { AnswerTracker } from "./answer-tracker.js";
 import { continuation, errorEvents } from "./continuation.js";
 import { calledTools, classifyAnswer, mayBeSessionGone, safeToRepeat } from "./failures.js";
-import { callUpstream, type UpstreamAnswer, type UpstreamRequest } from "./upstream-call.js";
+import { callUpstream, readBodyCapped, type UpstreamAnswer, type UpstreamRequest } from "./upstream-call.js";
 import type { BodySource } from "./web-body.js";
 
 export type Forward = Omit<UpstreamRequest, "endpoint">;
@@ -75,7 +75,7 @@ export class Forwarder {
         const again = await withRecovery(this.deps.metrics, plan, current, { budget, broken: error });
         current = again.attempt;
         const status = new GatewayError("UPSTREAM_FAILED", `status ${again.result.status}`);
-        return await continuation(again.result, unanswered, status);
+        return await continuation(again.result, unanswered, status, forward.maxBodyBytes);
       } catch (failure) {
         return errorEvents(unanswered, toGatewayError(failure));
       }
@@ -97,7 +97,7 @@ export class Forwarder {
       settle: async (response, { session }) => {
         const answer: UpstreamAnswer = { status: response.statusCode, headers: response.headers, body: response.body };
         if (!session || !mayBeSessionGone(answer.status)) return { result: answer, failure: null };
-        const text = await response.body.text();
+        const text = await readBodyCapped(response.body, forward.maxBodyBytes);
         return { result: { ...answer, body: text }, failure: classifyAnswer(answer.status, text) };
       },
       isAlive: (candidate) => backends.isAlive(candidate),

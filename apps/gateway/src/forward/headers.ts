@@ -4,23 +4,21 @@ import type { IncomingHttpHeaders } from "node:http";
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
 
 /**
- * Client headers that never reach the user's server: hop-by-hop ones, what undici or the
- * gateway sets itself (host, length, the upstream session id, the key header), and what
- * belongs to the client's relation with the gateway only (credentials, cookies, origin).
- * Everything else passes, as docs/architecture.md#headers requires (MCP-Protocol-Version,
- * Last-Event-ID, Accept, ...).
+ * The only client headers the user's server sees (an allow-list: anything new a client invents,
+ * `Expect`, cookies, credentials, proxy headers, stays at the gateway). The key travels in the
+ * key header the gateway sets itself; docs/architecture.md#headers.
  */
-const DROP_UPSTREAM = [
-  ...HOP_BY_HOP,
-  "proxy-authorization",
-  "proxy-authenticate",
-  "host",
-  "content-length",
-  "mcp-session-id",
-  "authorization",
-  "origin",
-  "cookie",
-  "x-forwarded-for",
+const ALLOW_UPSTREAM = [
+  "accept",
+  "content-type",
+  "mcp-protocol-version",
+  "mcp-method",
+  "mcp-name",
+  "last-event-id",
+  "user-agent",
+  "x-request-id",
+  "traceparent",
+  "tracestate",
 ];
 
 /** Server headers the client never sees: hop-by-hop ones, and what its own server sets. */
@@ -36,15 +34,17 @@ export interface HeaderPolicy {
 /** The allow/drop tables for one gateway, built once (the key header name comes from config). */
 export function headerPolicy(apiKeyHeader: string): HeaderPolicy {
   const keyHeader = apiKeyHeader.toLowerCase();
-  const dropUpstream = new Set([...DROP_UPSTREAM, keyHeader]);
+  const allowUpstream = new Set(ALLOW_UPSTREAM);
   const dropDownstream = new Set(DROP_DOWNSTREAM);
   return {
     toUpstream(incoming, apiKey) {
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(incoming)) {
-        if (value === undefined || dropUpstream.has(name)) continue;
+        if (value === undefined || !allowUpstream.has(name)) continue;
         headers[name] = Array.isArray(value) ? value.join(", ") : value;
       }
+      // The gateway reads JSON answers to restore request ids: a compressed one would pass unread.
+      headers["accept-encoding"] = "identity";
       // The Outline MCP server reads the key per request, ahead of the one it was started with.
       headers[keyHeader] = apiKey;
       return headers;

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { type IdMap, restoreIdsInSse, restoreIdsInText } from "../rpc-ids.js";
 import type { AnswerTracker } from "./answer-tracker.js";
 import { type HeaderPolicy, isEventStream } from "./headers.js";
-import type { UpstreamAnswer } from "./upstream-call.js";
+import { readBodyCapped, type UpstreamAnswer } from "./upstream-call.js";
 import { type BodySource, type StreamHooks, sourceOf, webBody } from "./web-body.js";
 
 /** What the broker hands the route: all a web Response needs, nothing the route must decide. */
@@ -25,6 +25,8 @@ export interface ReplyOptions {
   tracker?: AnswerTracker | undefined;
   /** What an event stream that broke before its answers goes on with (docs/architecture.md#recovery-and-replay). */
   resume?: ((error: Error) => Promise<BodySource | null>) | undefined;
+  /** MAX_UPSTREAM_BODY_BYTES, for a JSON answer read whole to restore ids. */
+  maxBodyBytes?: number | undefined;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function reply(upstream: UpstreamAnswer, options: ReplyOptions): Pr
   const sse = isEventStream(upstream.headers);
   const tracker = options.tracker;
   if (ids && !sse) {
-    const text = await upstream.body.text();
+    const text = await readBodyCapped(upstream.body, options.maxBodyBytes ?? Number.POSITIVE_INFINITY);
     tracker?.jsonEnd(text);
     return { status, headers, body: restoreIdsInText(text, ids) };
   }

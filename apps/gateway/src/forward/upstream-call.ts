@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { Agent, type Dispatcher, request } from "undici";
+import { GatewayError } from "../errors.js";
 import type { ClientGone } from "./client-request.js";
 
 export function createDispatcher(): Agent {
@@ -16,6 +17,8 @@ export interface UpstreamRequest {
   /** Longest wait for response headers, and for each next chunk of the body (0: forever). */
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** MAX_UPSTREAM_BODY_BYTES: the most of an answer the gateway reads into memory. */
+  maxBodyBytes: number;
 }
 
 /** An upstream answer; `body` is a string once the gateway had to read it (to classify or rewrite it). */
@@ -39,4 +42,22 @@ export function callUpstream(dispatcher: Dispatcher, call: UpstreamRequest): Pro
     headersTimeout: call.headersTimeoutMs,
     bodyTimeout: call.bodyTimeoutMs,
   });
+}
+
+/**
+ * An upstream body read whole (to classify a failure or restore ids), refused past `limit`
+ * bytes: a server answering without end must not exhaust the gateway's memory.
+ */
+export async function readBodyCapped(body: Dispatcher.ResponseData["body"], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new GatewayError("UPSTREAM_TOO_LARGE", String(limit));
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }

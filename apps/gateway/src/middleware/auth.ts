@@ -1,78 +1,66 @@
 import { createHmac } from "node:crypto";
 import type { SessionStore } from "@mcp-broker/session-store";
 import type { MiddlewareHandler } from "hono";
-import { request } from "undici";
 import type { GatewayConfig } from "../config.js";
 import { type GatewayEnv, requestHeader, type User } from "../env.js";
 import { GatewayError } from "../errors.js";
+import { clientIp } from "./client-ip.js";
+import { KeyVerifier, type VerifierConfig } from "./key-verifier.js";
 
 export type AuthConfig = Pick<
   GatewayConfig,
-  "KEY_HASH_SECRET" | "API_KEY_HEADER" | "API_KEY_PATTERN" | "AUTH_VERIFY_URL" | "RATE_LIMIT_PER_MINUTE"
->;
+  "KEY_HASH_SECRET" | "API_KEY_HEADER" | "API_KEY_PATTERN" | "RATE_LIMIT_PER_MINUTE" | "TRUST_PROXY"
+> &
+  VerifierConfig;
 
 export function userIdFor(secret: string, key: string): string {
   return createHmac("sha256", secret).update(key).digest("hex");
 }
 
 /** Reads the key from the configured header, else `Authorization: Bearer`. */
-export function readKey(config: AuthConfig, header: (name: string) => string | undefined): string | undefined {
+export function readKey(
+  config: Pick<AuthConfig, "API_KEY_HEADER">,
+  header: (name: string) => string | undefined,
+): string | undefined {
   const direct = header(config.API_KEY_HEADER)?.trim();
   if (direct) return direct;
   const bearer = /^Bearer[ \t]+(.+)$/i.exec(header("authorization") ?? "")?.[1]?.trim();
   return bearer || undefined;
 }
 
-/** Asks the upstream service (Outline `POST /api/auth.info`) whether the key is valid. */
-async function verifyUpstream(url: string, key: string): Promise<boolean> {
-  try {
-    const response = await request(url, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "application/json" },
-      body: "{}",
-      headersTimeout: 5000,
-      bodyTimeout: 5000,
-    });
-    await response.body.dump();
-    if (response.statusCode >= 200 && response.statusCode < 300) return true;
-    if (response.statusCode === 401 || response.statusCode === 403) return false;
-    throw new Error(`status ${response.statusCode}`);
-  } catch (error) {
-    throw new GatewayError("AUTH_UNAVAILABLE", (error as Error).message, { cause: error });
-  }
+/** Charges `count` requests against the user's per-minute budget (a batch: one per message). */
+export async function chargeRequests(
+  config: Pick<GatewayConfig, "RATE_LIMIT_PER_MINUTE">,
+  store: SessionStore,
+  user: User,
+  count: number,
+): Promise<void> {
+  if (config.RATE_LIMIT_PER_MINUTE <= 0 || count <= 0) return;
+  const verdict = await store.consumeRateLimit(user.id, count);
+  if (!verdict.allowed)
+    throw new GatewayError("RATE_LIMITED", String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
 }
 
 /**
- * Authenticates every /mcp request: key present and well-formed, optionally verified upstream
- * (verdict cached in Redis), then rate-limited per key. Sets `user` for the routes.
+ * Authenticates every /mcp request: key present and well-formed, verified upstream unless
+ * AUTH_VERIFY=off (verdict cached in Redis, one call per new key, a per-IP budget in front),
+ * then rate-limited per key. Sets `user` for the routes.
  */
 export function authenticate(config: AuthConfig, store: SessionStore): MiddlewareHandler<GatewayEnv> {
+  const verifier = new KeyVerifier(config, store);
   return async (c, next) => {
     const key = readKey(config, (name) => requestHeader(c, name));
     if (!key) throw new GatewayError("UNAUTHORIZED_MISSING", config.API_KEY_HEADER);
     if (!config.API_KEY_PATTERN.test(key)) throw new GatewayError("UNAUTHORIZED_MALFORMED", config.API_KEY_HEADER);
 
     const id = userIdFor(config.KEY_HASH_SECRET, key);
-    const user: User = { id, key, tag: id.slice(0, 12) };
+    const user: User = { id, key, tag: id.slice(0, 12), ip: clientIp(c.env.incoming, config.TRUST_PROXY) };
     c.set("user", user);
     c.set("log", c.get("log").child({ user: user.tag }));
 
-    if (config.AUTH_VERIFY_URL) {
-      let valid = await store.getAuthVerdict(id);
-      if (valid === null) {
-        valid = await verifyUpstream(config.AUTH_VERIFY_URL, key);
-        await store.setAuthVerdict(id, valid);
-      }
-      if (!valid) throw new GatewayError("UNAUTHORIZED_REJECTED");
-    }
-
-    if (config.RATE_LIMIT_PER_MINUTE > 0) {
-      const verdict = await store.consumeRateLimit(id);
-      if (!verdict.allowed) {
-        const retryAfter = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
-        throw new GatewayError("RATE_LIMITED", String(retryAfter));
-      }
-    }
+    // The key's own budget first: a flood with one key costs one Redis call per request, not a verification.
+    await chargeRequests(config, store, user, 1);
+    await verifier.check(user);
     await next();
   };
 }

@@ -1,3 +1,4 @@
+import type { SessionStore } from "@mcp-broker/session-store";
 import { Hono } from "hono";
 import type { Broker } from "../broker.js";
 import type { GatewayConfig } from "../config.js";
@@ -5,11 +6,27 @@ import { type GatewayEnv, requestHeader } from "../env.js";
 import { GatewayError } from "../errors.js";
 import { ClientGone, readBody } from "../forward/client-request.js";
 import type { Answer } from "../forward/reply.js";
+import { chargeRequests } from "../middleware/auth.js";
 import type { JsonRpcMessage } from "../rpc-ids.js";
+import { StreamCounter } from "./stream-counter.js";
 
 export interface McpRouteDeps {
-  config: Pick<GatewayConfig, "MAX_BODY_BYTES">;
+  config: Pick<
+    GatewayConfig,
+    "MAX_BODY_BYTES" | "MAX_BATCH" | "MAX_INITIALIZE_PARAMS_BYTES" | "MAX_STREAMS_PER_USER" | "RATE_LIMIT_PER_MINUTE"
+  >;
   broker: Broker;
+  store: SessionStore;
+}
+
+/** Limits on what one POST may carry, checked before anything is forwarded or stored. */
+function checkLimits(config: McpRouteDeps["config"], messages: readonly JsonRpcMessage[]): void {
+  if (messages.length > config.MAX_BATCH) throw new GatewayError("BATCH_TOO_LARGE", String(config.MAX_BATCH));
+  const initialize = messages.find((m) => m.method === "initialize");
+  // The params ride in the session (token or Redis) and are replayed on every revival.
+  if (initialize && Buffer.byteLength(JSON.stringify(initialize.params ?? null)) > config.MAX_INITIALIZE_PARAMS_BYTES) {
+    throw new GatewayError("INITIALIZE_TOO_LARGE", String(config.MAX_INITIALIZE_PARAMS_BYTES));
+  }
 }
 
 /** Parses and checks a POST body: one JSON-RPC 2.0 message or a non-empty batch of them. */
@@ -38,8 +55,9 @@ const toResponse = (answer: Answer) => new Response(answer.body, { status: answe
  * shape are checked here; everything about sessions, servers and recovery is the broker's
  * (docs/architecture.md#request-flow). Authentication has already run.
  */
-export function mcpRoutes({ config, broker }: McpRouteDeps): Hono<GatewayEnv> {
+export function mcpRoutes({ config, broker, store }: McpRouteDeps): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
+  const streams = new StreamCounter(config.MAX_STREAMS_PER_USER);
 
   app.post("/mcp", async (c) => {
     const contentType = requestHeader(c, "content-type") ?? "";
@@ -47,6 +65,9 @@ export function mcpRoutes({ config, broker }: McpRouteDeps): Hono<GatewayEnv> {
     const text = await readBody(c.env.incoming, config.MAX_BODY_BYTES);
     if (text === null) throw new GatewayError("BODY_TOO_LARGE", String(config.MAX_BODY_BYTES));
     const { messages, batch } = parseMessages(text);
+    checkLimits(config, messages);
+    // Authentication charged one request; a batch costs one per message.
+    await chargeRequests(config, store, c.get("user"), messages.length - 1);
     const answer = await broker.post(c.get("user"), c.get("log"), {
       messages,
       batch,
@@ -61,12 +82,21 @@ export function mcpRoutes({ config, broker }: McpRouteDeps): Hono<GatewayEnv> {
   });
 
   app.get("/mcp", async (c) => {
-    const answer = await broker.listen(c.get("user"), c.get("log"), {
-      headers: c.env.incoming.headers,
-      clientSessionId: requestHeader(c, "mcp-session-id"),
-      gone: ClientGone.watch(c.env.outgoing),
-    });
-    return toResponse(answer);
+    const user = c.get("user");
+    // Held until the client's connection closes, whatever ends the stream.
+    const release = streams.open(user.id);
+    c.env.outgoing.once("close", release);
+    try {
+      const answer = await broker.listen(user, c.get("log"), {
+        headers: c.env.incoming.headers,
+        clientSessionId: requestHeader(c, "mcp-session-id"),
+        gone: ClientGone.watch(c.env.outgoing),
+      });
+      return toResponse(answer);
+    } catch (error) {
+      release();
+      throw error;
+    }
   });
 
   app.delete("/mcp", async (c) => {

@@ -9,7 +9,7 @@ import type { UpstreamSessions } from "../upstream-sessions.js";
 import { pickEssentials, SessionTokens, type VerifiedToken } from "./token.js";
 
 export interface ClientSessionsDeps {
-  config: Pick<GatewayConfig, "sessionSecrets" | "SESSION_MAX_AGE_SECONDS">;
+  config: Pick<GatewayConfig, "sessionSecrets" | "SESSION_MAX_AGE_SECONDS" | "MAX_SESSIONS_PER_USER">;
   store: SessionStore;
   backends: Backends;
   upstream: UpstreamSessions;
@@ -20,6 +20,11 @@ export interface ClientSessionRef {
   token: VerifiedToken;
   expiresAt: number;
 }
+
+const protocolVersionOf = (params: unknown): string => {
+  const version = (params as { protocolVersion?: unknown } | null)?.protocolVersion;
+  return typeof version === "string" ? version.slice(0, 64) : "";
+};
 
 /** Requests whose effect on a session a new upstream session must be told again after a revival. */
 function stateChange(message: JsonRpcMessage): StateChange | null {
@@ -85,10 +90,12 @@ export class ClientSessions {
       id: minted.nonce,
       userId: user.id,
       upstreamSessionId,
-      // Kept in Redis only when the token cannot carry them (too large, or not well-formed).
-      initializeParams: minted.carriesEssentials ? null : (essentials ?? params ?? null),
-      protocolVersion: essentials?.protocolVersion ?? (params as { protocolVersion?: string })?.protocolVersion ?? "",
+      // Kept in Redis only when the token cannot carry them, and then only the fields a revival
+      // replays (protocolVersion, capabilities, clientInfo), never the client's whole params.
+      initializeParams: minted.carriesEssentials ? null : essentials,
+      protocolVersion: essentials?.protocolVersion ?? protocolVersionOf(params),
       expiresAt: this.#tokens.expiresAt(minted.issuedAt),
+      maxPerUser: this.deps.config.MAX_SESSIONS_PER_USER,
     });
     log.info({ session: minted.nonce.slice(0, 8) }, "session initialized");
     return minted.token;

@@ -21,6 +21,8 @@ export async function startTestGateway(
     BACKEND_READY_TIMEOUT_MS: "20000",
     DEPLOYMENT_NAME: `t${randomUUID().slice(0, 8)}`,
     RATE_LIMIT_PER_MINUTE: "0",
+    AUTH_VERIFY: "off",
+    NEW_KEY_STARTS_PER_IP_PER_MINUTE: "0",
     ...env,
   });
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });

@@ -6,6 +6,7 @@ import { SessionStore } from "@mcp-broker/session-store";
 import { pino } from "pino";
 import { createApp, type GatewayApp } from "../app.js";
 import { type GatewayConfig, loadConfig } from "../config.js";
+import { redaction } from "../log-redaction.js";
 import { userIdFor } from "../middleware/auth.js";
 import type { InProcessDriver } from "./in-process-driver.js";
 import type { LocalRedis } from "./redis-server.js";
@@ -14,7 +15,7 @@ export interface InProcessGateway extends GatewayApp {
   url: string;
   config: GatewayConfig;
   store: SessionStore;
-  /** Every log line the gateway wrote (info and above), parsed. */
+  /** Every log line the gateway wrote (LOG_LEVEL, default info, and above), parsed. */
   // biome-ignore lint/suspicious/noExplicitAny: tests match on arbitrary log fields
   logs: any[];
   userOf(apiKey: string): string;
@@ -43,11 +44,20 @@ export async function startInProcessGateway(
     REDIS_URL: redis.url,
     REDIS_PREFIX: redis.prefix,
     RATE_LIMIT_PER_MINUTE: "0",
+    AUTH_VERIFY: "off",
+    NEW_KEY_STARTS_PER_IP_PER_MINUTE: "0",
     ...env,
   });
-  const store = SessionStore.connect(config.REDIS_URL, { prefix: config.REDIS_PREFIX, sessionIdleTtlSeconds: 3600 });
+  const store = SessionStore.connect(config.REDIS_URL, {
+    prefix: config.REDIS_PREFIX,
+    sessionIdleTtlSeconds: 3600,
+    rateLimitPoints: config.RATE_LIMIT_PER_MINUTE,
+  });
   const logs: unknown[] = [];
-  const logger = pino({ level: "info" }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  const logger = pino(
+    { level: env.LOG_LEVEL ?? "info", redact: redaction(config.API_KEY_HEADER) },
+    { write: (line: string) => logs.push(JSON.parse(line)) },
+  );
   const gateway = createApp({ config, store, driver, logger });
   const server = serve({ fetch: gateway.app.fetch, port: 0, hostname: "127.0.0.1" }) as Server;
   if (!server.listening) await once(server, "listening");
