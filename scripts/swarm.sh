@@ -56,15 +56,20 @@ up() {
   # docker-compose.yml puts these variables' values into each service's environment, where any
   # `docker service inspect` shows them: past this point only the secrets carry them (X_FILE wins).
   unset KEY_HASH_SECRET SESSION_SECRET DASHBOARD_PASSWORD
+  # Redis's own command line needs its password (requirepass): from .env, else a random one for
+  # this deployment. Unlike the secrets above it is visible in `docker service inspect redis`.
+  export REDIS_PASSWORD=${REDIS_PASSWORD:-$(openssl rand -hex 24)}
   # --resolve-image never: local tags (mcp-broker/*:local) are not looked up on Docker Hub; with a
   # registry, set SWARM_RESOLVE_IMAGE=always so every node runs the same digest.
   docker stack deploy --resolve-image "${SWARM_RESOLVE_IMAGE:-never}" \
     -c docker-compose.yml -c deploy/swarm.yml "$STACK_NAME" >/dev/null
   for _ in $(seq 1 120); do
-    curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
+    # /ready is internal (the balancer refuses it publicly): a gateway's JSON 401 for a keyless
+    # POST through the balancer says a ready replica answers.
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/mcp")" = 401 ] && break
     sleep 1
   done
-  curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/mcp")" = 401 ] || {
     docker stack ps --no-trunc "$STACK_NAME" >&2
     exit 1
   }

@@ -58,7 +58,7 @@ describe("the compose stack with Redis Sentinel (profile ha)", () => {
   }, 130_000);
 
   it("measures cold start of new keys on the Docker driver (BENCHMARKS.md)", async () => {
-    const { p50, all } = await coldStartMs(url, "ol_api_docker_bench");
+    const { p50, all } = await coldStartMs(url, "ol_api_demo_docker_bench");
     console.log(
       `cold start, docker driver (initialize + first call of a new key): p50 ${p50} ms of [${all.join(", ")}]`,
     );
@@ -76,7 +76,7 @@ describe("the compose stack with Redis Sentinel (profile ha)", () => {
     );
     load = new CallLoad({
       url,
-      apiKey: "ol_api_sentinel_key",
+      apiKey: "ol_api_demo_sentinel_key",
       sdkClients: 4,
       sessionlessClients: 2,
       pauseMs: 25,

@@ -59,7 +59,7 @@ describe("the stack on a swarm", () => {
   }, 260_000);
 
   it("initializes through the balancer, answers every stub tool, and gives two keys two services", async () => {
-    const first = await connectClient(url, { "X-Outline-API-Key": "ol_api_swarm_key_one" });
+    const first = await connectClient(url, { "X-Outline-API-Key": "ol_api_demo_swarm_key_one" });
     clients.push(first);
     const { tools } = await first.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual(
@@ -80,7 +80,7 @@ describe("the stack on a swarm", () => {
       expect([name, result.isError ?? false]).toEqual([name, false]);
     }
     firstService = (await userServices())[0]?.ID;
-    const second = await connectClient(url, { "X-Outline-API-Key": "ol_api_swarm_key_two" });
+    const second = await connectClient(url, { "X-Outline-API-Key": "ol_api_demo_swarm_key_two" });
     clients.push(second);
     expect(resultText(await second.callTool({ name: "echo", arguments: { text: "two" } }))).toBe("two");
 
@@ -88,7 +88,7 @@ describe("the stack on a swarm", () => {
     expect(services).toHaveLength(2);
     // User ids are HMACs under the secret the gateways read from /run/secrets (KEY_HASH_SECRET_FILE).
     const users = services.map((service) => service.Spec?.Labels?.["mcp-broker.user"]).sort();
-    const expected = ["ol_api_swarm_key_one", "ol_api_swarm_key_two"].map((key) =>
+    const expected = ["ol_api_demo_swarm_key_one", "ol_api_demo_swarm_key_two"].map((key) =>
       createHmac("sha256", keyHashSecret).update(key).digest("hex"),
     );
     expect(users).toEqual(expected.sort());
@@ -109,7 +109,7 @@ describe("the stack on a swarm", () => {
   }, 120_000);
 
   it("measures cold start of new keys on the swarm driver (BENCHMARKS.md)", async () => {
-    const { p50, all } = await coldStartMs(url, "ol_api_swarm_bench");
+    const { p50, all } = await coldStartMs(url, "ol_api_demo_swarm_bench");
     console.log(
       `cold start, swarm driver (initialize + first call of a new key): p50 ${p50} ms of [${all.join(", ")}]`,
     );
