@@ -1,5 +1,6 @@
 import type { RedisTarget } from "@mcp-broker/service-runtime";
 import type { Redis, RedisOptions } from "ioredis";
+import { Activity, type EventCounts } from "./activity.js";
 import { AuthVerdicts } from "./auth-verdicts.js";
 import { guard } from "./guard.js";
 import { keyspace } from "./keys.js";
@@ -67,6 +68,7 @@ export class SessionStore {
   readonly #routes: Routes;
   readonly #authVerdicts: AuthVerdicts;
   readonly #rateLimit: RateLimit;
+  readonly #activity: Activity;
 
   constructor(redis: Redis, options: SessionStoreOptions) {
     const keys = keyspace(options.prefix ?? "mcpb:");
@@ -82,6 +84,7 @@ export class SessionStore {
       positiveSeconds: options.authPositiveTtlSeconds ?? 600,
       negativeSeconds: options.authNegativeTtlSeconds ?? 30,
     });
+    this.#activity = new Activity(redis, keys);
     this.#rateLimit = new RateLimit(redis, keys, options.rateLimitPoints ?? 0, options.rateLimitWindowSeconds ?? 60);
   }
 
@@ -108,6 +111,23 @@ export class SessionStore {
   async counts(): Promise<{ sessions: number; routes: number }> {
     const [sessions, routes] = await Promise.all([this.#sessions.count(), this.#routes.count()]);
     return { sessions, routes };
+  }
+
+  // What operators look at (apps/reaper operator view, mcp-broker CLI): see Activity and Sessions.
+
+  /** Counts an event (a recovery, revival or refused replay) in this minute's bucket. */
+  countEvent(event: string, now?: number): Promise<void> {
+    return this.#activity.count(event, now);
+  }
+  /** Events counted over the last `minutes` minutes, by name. */
+  eventsSince(minutes: number, now?: number): Promise<EventCounts> {
+    return this.#activity.since(minutes, now);
+  }
+  sessionCountsByUser(): Promise<Map<string, number>> {
+    return this.#sessions.countByUser();
+  }
+  sessionsOfUser(userId: string): Promise<BrokerSession[]> {
+    return this.#sessions.ofUser(userId);
   }
 
   // Broker sessions: see Sessions.
