@@ -52,6 +52,8 @@ if [ "$mode" = test ]; then
   command -v nginx >/dev/null || packages+=(nginx)
   # Debian puts haproxy in /usr/sbin, which is not on every user's PATH.
   PATH="$PATH:/usr/sbin" command -v haproxy >/dev/null || packages+=(haproxy)
+  # The operator view's end-to-end test drives a real headless browser (test/e2e operator.test.ts).
+  command -v chromium >/dev/null || packages+=(chromium)
 elif [ -z "${REDIS_URL:-}" ]; then
   # dev: Redis runs as redis-server, or in a container whose image is assembled from it.
   command -v redis-server >/dev/null || packages+=(redis-server)

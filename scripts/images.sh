@@ -7,6 +7,9 @@
 #                                  (the Docker socket proxy)
 #   mcp-broker/haproxy:local       official haproxy:2.6 when it can be pulled, else host haproxy
 #                                  (the load balancer)
+#   mcp-broker/prometheus:local    official prom/prometheus when it can be pulled, else Debian's
+#                                  host prometheus (the `observability` Compose profile); skipped
+#                                  with a note when neither is there, as that profile is optional
 #   mcp-broker/outline-stub:local  apps/outline-stub/Dockerfile on the node base
 #   mcp-broker/gateway:local       Dockerfile (APP=gateway) on the node base
 #   mcp-broker/reaper:local        Dockerfile (APP=reaper) on the node base
@@ -21,6 +24,7 @@ NODE_BASE=${NODE_BASE_IMAGE:-mcp-broker/node-base:local}
 REDIS_BASE=${REDIS_IMAGE:-mcp-broker/redis:local}
 NGINX_BASE=${NGINX_IMAGE:-mcp-broker/nginx:local}
 HAPROXY_BASE=${HAPROXY_IMAGE:-mcp-broker/haproxy:local}
+PROMETHEUS_BASE=${PROMETHEUS_IMAGE:-mcp-broker/prometheus:local}
 STUB=${STUB_IMAGE:-mcp-broker/outline-stub:local}
 
 log() { printf '[images] %s\n' "$*" >&2; }
@@ -161,6 +165,27 @@ else
     --change 'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
     --change "LABEL mcp-broker.base=$BASE_REVISION"
   log "$HAPROXY_BASE <- host haproxy $("$haproxy_bin" -v | head -n 1 | cut -d' ' -f3)"
+fi
+
+if base_current "$PROMETHEUS_BASE" && [ -z "${FORCE:-}" ]; then
+  log "$PROMETHEUS_BASE present"
+elif try_pull prom/prometheus:v2.53.0 "$PROMETHEUS_BASE"; then
+  log "$PROMETHEUS_BASE <- prom/prometheus:v2.53.0"
+elif command -v prometheus >/dev/null; then
+  root=$(new_root)
+  add_binary "$root" "$(command -v prometheus)"
+  mkdir -p "$root/etc/prometheus" "$root/prometheus"
+  chown 1000:1000 "$root/prometheus"
+  # Same paths as the official image: config in /etc/prometheus, data in /prometheus.
+  import_root "$root" "$PROMETHEUS_BASE" \
+    --change 'ENV PATH=/usr/bin:/bin' --change 'USER 1000:1000' --change 'EXPOSE 9090' \
+    --change 'WORKDIR /prometheus' \
+    --change 'ENTRYPOINT ["prometheus"]' \
+    --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
+    --change "LABEL mcp-broker.base=$BASE_REVISION"
+  log "$PROMETHEUS_BASE <- host prometheus $(prometheus --version 2>&1 | head -n 1 | cut -d' ' -f3)"
+else
+  log "no prometheus image and no host prometheus: the observability profile is unavailable (apt-get install -y prometheus)"
 fi
 
 for app in gateway reaper engine-guard; do

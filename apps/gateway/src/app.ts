@@ -47,7 +47,7 @@ const OAUTH_DISCOVERY = [
 /** Builds the gateway from its dependencies; no I/O happens until a request arrives. */
 export function createApp(deps: AppDeps): GatewayApp {
   const { config, store, driver, logger } = deps;
-  const metrics = deps.metrics ?? createMetrics(store);
+  const metrics = deps.metrics ?? createMetrics(store, logger);
   const dispatcher = deps.dispatcher ?? createDispatcher();
   const broker = new Broker({ config, store, driver, dispatcher, metrics, instanceId: randomUUID().slice(0, 8) });
   const app = new Hono<GatewayEnv>();
@@ -113,6 +113,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   app.notFound((c) => answer(c, new GatewayError("NO_ROUTE", `${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {
     const known = toGatewayError(error);
+    metrics.errors.inc({ code: known.code });
     const log = c.get("log") ?? logger;
     if (known.status >= 500) log.error({ err: error }, known.message);
     else if (known.code === "CLIENT_CLOSED") log.info("client closed the request");

@@ -60,7 +60,8 @@ export class Backends {
     this.deps.metrics.coldStarts.inc();
     this.deps.metrics.coldStartDuration.observe(seconds);
     log.info({ container: backend.containerId.slice(0, 12), ms: Math.round(seconds * 1000) }, "backend ready");
-    return this.deps.store.setRoute({ userId: user.id, ...backend });
+    // Kept with the route so operators can see each user's last cold start (the operator view).
+    return this.deps.store.setRoute({ userId: user.id, ...backend, coldStartMs: seconds * 1000 });
   }
 
   /**

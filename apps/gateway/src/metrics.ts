@@ -1,11 +1,16 @@
 import type { SessionStore } from "@mcp-broker/session-store";
+import type { Logger } from "pino";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const START_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60];
 
-/** The gateway's Prometheus metrics, on a registry of its own (several apps can share a process in tests). */
-export function createMetrics(store: SessionStore) {
+/**
+ * The gateway's Prometheus metrics, on a registry of its own (several apps can share a process in
+ * tests). Recoveries, revivals and refused replays are also counted per minute in Redis
+ * (`countRecent`), so the operator view shows the last hour across every replica.
+ */
+export function createMetrics(store: SessionStore, logger?: Logger) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "mcpb_gateway_" });
   const metrics = {
@@ -53,11 +58,36 @@ export function createMetrics(store: SessionStore) {
       labelNames: ["cause"] as const,
       registers: [registry],
     }),
+    errors: new Counter({
+      name: "mcpb_errors_total",
+      help: "Error answers, by the gateway's error code (STORE_UNAVAILABLE: Redis; DOCKER_UNAVAILABLE: the engine)",
+      labelNames: ["code"] as const,
+      registers: [registry],
+    }),
     replaysRefused: new Counter({
       name: "mcpb_replays_refused_total",
       help: "Requests lost with their connection and not sent again, as not safe to repeat",
       registers: [registry],
     }),
+  };
+  // Fire-and-forget: the request never waits for this write, and a Redis hiccup costs one count.
+  const countRecent = (event: string) => {
+    store.countEvent(event).catch((error: Error) => logger?.warn({ err: error.message, event }, "event not counted"));
+  };
+  const recorded = {
+    /** A transparent recovery: `mcpb_recoveries_total{kind}` and the operator view's hourly count. */
+    recovered(kind: "session" | "container") {
+      metrics.recoveries.inc({ kind });
+      countRecent(`recovery:${kind}`);
+    },
+    revived(cause: string) {
+      metrics.sessionRevivals.inc({ cause });
+      countRecent(`revival:${cause}`);
+    },
+    replayRefused() {
+      metrics.replaysRefused.inc();
+      countRecent("replay-refused");
+    },
   };
   new Gauge({
     name: "mcpb_active_sessions",
@@ -92,7 +122,7 @@ export function createMetrics(store: SessionStore) {
       this.set((await store.memory().catch(() => ({ max: Number.NaN }))).max);
     },
   });
-  return metrics;
+  return { ...metrics, ...recorded };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -83,7 +83,7 @@ export async function withRecovery<Sent, Result>(
     const revivable = failure !== null && FAILURES[failure].recovery === "revive-session";
     if (revivable && attempt.session && plan.reviveSession && !budget.revivedSession) {
       budget.revivedSession = true;
-      metrics.recoveries.inc({ kind: "session" });
+      metrics.recovered("session");
       attempt = await plan.reviveSession(attempt);
       continue;
     }
@@ -109,7 +109,7 @@ async function recoverFrom<Sent, Result>(
   const dead = !(await plan.isAlive(attempt.route));
   const safe = replay !== "safe-only" || !plan.safeToRepeat || (await plan.safeToRepeat());
   if (!safe) {
-    metrics.replaysRefused.inc();
+    metrics.replayRefused();
     if (!dead) throw failureError(error);
     plan.log.warn({ failure }, "MCP server stopped during a call that is not safe to repeat; not repeating it");
     if (plan.replaceServer && !budget.replacedServer) {
@@ -138,7 +138,7 @@ async function replaceServer<Sent, Result>(
   if (budget.replacedServer) throw failureError(error);
   if (!plan.replaceServer) throw new GatewayError("NO_STREAM");
   budget.replacedServer = true;
-  metrics.recoveries.inc({ kind: "container" });
+  metrics.recovered("container");
   plan.log.warn(
     { container: attempt.route.containerId.slice(0, 12), failure },
     "MCP server unreachable; re-creating it",

@@ -132,7 +132,7 @@ export class UpstreamSessions {
       if (outcome.outcome !== "revived") await this.endUpstream(user, log, opened.route, opened.upstream);
       if (outcome.outcome === "ended") throw new GatewayError("SESSION_NOT_FOUND");
       if (outcome.outcome === "revived") {
-        this.deps.metrics.sessionRevivals.inc({ cause: target.cause });
+        this.deps.metrics.revived(target.cause);
         log.warn({ session: target.id.slice(0, 8), cause: target.cause }, "session revived on a new upstream session");
       }
       const now = Date.now();

@@ -1,8 +1,8 @@
-import { DockerDriver, SwarmDriver } from "@mcp-broker/container-manager";
 import { redisTarget, runService } from "@mcp-broker/service-runtime";
 import { SessionStore } from "@mcp-broker/session-store";
 import { pino } from "pino";
 import { loadConfig } from "./config.js";
+import { reaperDriver } from "./driver.js";
 import { startReaper } from "./reaper.js";
 
 await runService({
@@ -17,12 +17,12 @@ await runService({
       commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
       onConnectionError: (error) => logger.debug({ err: error.message }, "Redis connection error"),
     });
-    // The reaper only lists, inspects and removes containers; image and limits are the gateway's concern.
-    const deployment = config.DEPLOYMENT_NAME;
-    const driver =
-      config.BACKEND_DRIVER === "swarm" ? new SwarmDriver({ deployment }) : new DockerDriver({ deployment });
+    const driver = reaperDriver(config);
     const reaper = await startReaper({ config, store, driver, logger });
-    logger.info({ dashboard: reaper.dashboardUrl, everySeconds: config.REAP_INTERVAL_SECONDS }, "reaper running");
+    logger.info(
+      { dashboard: reaper.dashboardUrl, operator: reaper.operatorUrl, everySeconds: config.REAP_INTERVAL_SECONDS },
+      "reaper running",
+    );
     return {
       async close() {
         await reaper.close();

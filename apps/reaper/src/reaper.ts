@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { ReaperConfig } from "./config.js";
 import { createDashboard, DASHBOARD_PATH } from "./dashboard.js";
 import { createMetrics, type ReaperMetrics } from "./metrics.js";
+import { OPERATOR_PATH } from "./operator/routes.js";
 import { declareSweeps, keepSweepsScheduled } from "./schedule.js";
 import { type SweepResult, sweep } from "./sweep.js";
 
@@ -16,6 +17,8 @@ export interface Reaper {
   worker: Worker<unknown, SweepResult>;
   metrics: ReaperMetrics;
   dashboardUrl: string;
+  /** The operator view: who has a server, last sweeps, last hour's recoveries. */
+  operatorUrl: string;
   /** Lets a running sweep finish, then closes the worker, queue, dashboard and connections. */
   close(): Promise<void>;
 }
@@ -72,22 +75,28 @@ export async function startReaper(deps: {
   const dashboard = createDashboard({
     queue,
     metrics,
+    store,
+    driver,
+    logger,
     user: config.DASHBOARD_USER,
     password: config.DASHBOARD_PASSWORD,
   });
-  // Without a password the dashboard (which can retry and delete jobs) is reachable from this host only.
+  // Without a password the dashboard (which can retry and delete jobs, and stop users' servers) is
+  // reachable from this host only.
   const host = config.DASHBOARD_PASSWORD ? config.DASHBOARD_HOST : "127.0.0.1";
   if (!config.DASHBOARD_PASSWORD) {
     logger.warn("DASHBOARD_PASSWORD is not set: the dashboard listens on 127.0.0.1 only, without authentication");
   }
   const server = await listen(dashboard.fetch, { port: config.DASHBOARD_PORT, host });
   const dashboardUrl = `${server.url}${DASHBOARD_PATH}`;
+  const operatorUrl = `${server.url}${OPERATOR_PATH}`;
 
   return {
     queue,
     worker,
     metrics,
     dashboardUrl,
+    operatorUrl,
     async close() {
       schedule.stop();
       await worker.close(); // waits for the running sweep

@@ -46,6 +46,7 @@ export function routeHash(route: Route) {
     state: route.state,
     created: route.createdAt,
     lastUsed: route.lastUsedAt,
+    ...(route.coldStartMs === undefined ? {} : { coldMs: Math.round(route.coldStartMs) }),
   };
 }
 
@@ -59,5 +60,6 @@ export function routeFrom(userId: string, fields: Record<string, string>): Route
     state: fields.state === "stopping" ? "stopping" : "ready",
     createdAt: toNumber(fields.created),
     lastUsedAt: toNumber(fields.lastUsed),
+    ...(fields.coldMs === undefined ? {} : { coldStartMs: toNumber(fields.coldMs) }),
   };
 }

@@ -1,3 +1,4 @@
+export type { EventCounts } from "./activity.js";
 export { LockTimeoutError, StoreError, StoreUnavailableError } from "./errors.js";
 export type { LockOptions } from "./locks.js";
 export { createRedisClient } from "./redis-client.js";

@@ -45,6 +45,8 @@ export function keyspace(prefix: string) {
      */
     unrouted: `${prefix}unrouted`,
     lockReleased: `${prefix}lock-released`,
+    /** Recovery, revival and refusal counts of one minute (ms since epoch / 60000): event -> count, with a TTL. */
+    events: (minute: number) => `${prefix}events:${minute}`,
     /** The sessions index member for a session. */
     sessionMember: (userId: string, sessionId: string) => `${userId}${memberSeparator}${sessionId}`,
     /**

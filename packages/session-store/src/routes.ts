@@ -11,6 +11,8 @@ export interface NewRoute {
   userId: string;
   containerId: string;
   endpoint: string;
+  /** How long getting the server ready took (ms), shown to operators (apps/reaper operator view). */
+  coldStartMs?: number;
 }
 
 /**
@@ -37,7 +39,14 @@ export class Routes {
    */
   async set(input: NewRoute): Promise<Route> {
     const now = Date.now();
-    const route: Route = { ...input, state: "ready", createdAt: now, lastUsedAt: now };
+    const { coldStartMs, ...where } = input;
+    const route: Route = {
+      ...where,
+      state: "ready",
+      createdAt: now,
+      lastUsedAt: now,
+      ...(coldStartMs === undefined ? {} : { coldStartMs }),
+    };
     const key = this.keys.route(input.userId);
     await guardExec(
       this.redis

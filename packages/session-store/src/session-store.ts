@@ -1,5 +1,6 @@
 import type { RedisTarget } from "@mcp-broker/service-runtime";
 import type { Redis, RedisOptions } from "ioredis";
+import { Activity, type EventCounts } from "./activity.js";
 import { AuthVerdicts } from "./auth-verdicts.js";
 import { guard } from "./guard.js";
 import { keyspace } from "./keys.js";
@@ -68,6 +69,7 @@ export class SessionStore {
   readonly #authVerdicts: AuthVerdicts;
   readonly #rateLimit: RateLimit;
   readonly #ipLimits: IpLimits;
+  readonly #activity: Activity;
 
   constructor(redis: Redis, options: SessionStoreOptions) {
     const keys = keyspace(options.prefix ?? "mcpb:");
@@ -84,6 +86,7 @@ export class SessionStore {
       negativeSeconds: options.authNegativeTtlSeconds ?? 30,
     });
     this.#ipLimits = new IpLimits(redis, keys);
+    this.#activity = new Activity(redis, keys);
     this.#rateLimit = new RateLimit(redis, keys, options.rateLimitPoints ?? 0, options.rateLimitWindowSeconds ?? 60);
   }
 
@@ -110,6 +113,23 @@ export class SessionStore {
   async counts(): Promise<{ sessions: number; routes: number }> {
     const [sessions, routes] = await Promise.all([this.#sessions.count(), this.#routes.count()]);
     return { sessions, routes };
+  }
+
+  // What operators look at (apps/reaper operator view, mcp-broker CLI): see Activity and Sessions.
+
+  /** Counts an event (a recovery, revival or refused replay) in this minute's bucket. */
+  countEvent(event: string, now?: number): Promise<void> {
+    return this.#activity.count(event, now);
+  }
+  /** Events counted over the last `minutes` minutes, by name. */
+  eventsSince(minutes: number, now?: number): Promise<EventCounts> {
+    return this.#activity.since(minutes, now);
+  }
+  sessionCountsByUser(): Promise<Map<string, number>> {
+    return this.#sessions.countByUser();
+  }
+  sessionsOfUser(userId: string): Promise<BrokerSession[]> {
+    return this.#sessions.ofUser(userId);
   }
 
   // Broker sessions: see Sessions.

@@ -196,6 +196,40 @@ export class Sessions {
     return guard(() => this.redis.zcard(this.keys.sessionsIndex));
   }
 
+  /**
+   * Sessions per user, from one pass over the idle index (ZSCAN, a page at a time): for the
+   * operator view, never the request path.
+   */
+  async countByUser(pageSize = 1000): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    let cursor = "0";
+    do {
+      const [next, flat] = await guard(() => this.redis.zscan(this.keys.sessionsIndex, cursor, "COUNT", pageSize));
+      cursor = next;
+      for (let i = 0; i < flat.length; i += 2) {
+        const userId = (flat[i] as string).split(":", 1)[0] as string;
+        counts.set(userId, (counts.get(userId) ?? 0) + 1);
+      }
+    } while (cursor !== "0");
+    return counts;
+  }
+
+  /** One user's live sessions, most recently used first (user ids are hex: no glob characters). */
+  async ofUser(userId: string): Promise<BrokerSession[]> {
+    const member = this.keys.sessionMember(userId, "");
+    const ids: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, flat] = await guard(() =>
+        this.redis.zscan(this.keys.sessionsIndex, cursor, "MATCH", `${member}*`, "COUNT", 1000),
+      );
+      cursor = next;
+      for (let i = 0; i < flat.length; i += 2) ids.push((flat[i] as string).slice(member.length));
+    } while (cursor !== "0");
+    const sessions = await Promise.all(ids.map((id) => this.get(userId, id)));
+    return sessions.filter((session) => session !== null).sort((a, b) => b.lastUsedAt - a.lastUsedAt);
+  }
+
   /** Removes and returns up to `limit` sessions last used before `cutoffMs` (atomic with touch). */
   async claimExpired(cutoffMs: number, limit: number): Promise<ClaimedSession[]> {
     const flat = await guard(() =>

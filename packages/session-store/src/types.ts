@@ -20,6 +20,8 @@ export interface Route {
   state: RouteState;
   createdAt: number;
   lastUsedAt: number;
+  /** How long the gateway took to get this server ready (ms), when it recorded it. */
+  coldStartMs?: number;
 }
 
 export interface ClaimedSession {

@@ -1,6 +1,7 @@
 export { docker, removeLabelled, requireDocker } from "./docker.js";
 export { eventually } from "./eventually.js";
 export { images } from "./images.js";
+export { type LocalRedis, startLocalRedis } from "./local-redis.js";
 export { connectClient, INITIALIZE, MCP_POST_HEADERS, parseRpcBody, resultText } from "./mcp.js";
 export { freePort } from "./ports.js";
 export { startRedis, type TestRedis } from "./redis.js";
