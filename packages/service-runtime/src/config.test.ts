@@ -53,6 +53,15 @@ describe("parseEnv with X_FILE variables (Swarm secrets)", () => {
     expect(config).not.toHaveProperty("SECRET_FILE");
   });
 
+  it("leaves *_FILE variables of other programs alone (a shell's SSL_CERT_FILE, TF_CLI_CONFIG_FILE)", () => {
+    const config = parseEnv(schema, {
+      SECRET: "0123456789abcdef-plain",
+      TF_CLI_CONFIG_FILE: join(dir, "absent"),
+      SSL_CERT_FILE: secret,
+    });
+    expect(config).toMatchObject({ SECRET: "0123456789abcdef-plain" });
+  });
+
   it("reports a file it cannot read together with the schema's own problems", () => {
     const problems = (() => {
       try {

@@ -20,25 +20,33 @@ export function parseEnv<Schema extends z.ZodType>(
 ): Readonly<z.output<Schema>> {
   // An empty variable (`FOO=` in .env or compose) means "not set": its default applies.
   const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
-  const { values, problems } = readFileVariables(set);
+  const { values, problems } = readFileVariables(set, variablesOf(schema));
   const parsed = schema.safeParse(values);
   const issues = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
   if (problems.length > 0 || !parsed.success) throw new ConfigError([...problems, ...issues]);
   return Object.freeze(parsed.data);
 }
 
+/** The variables an object schema names; null when the schema is not an object (then any X_FILE counts). */
+function variablesOf(schema: z.ZodType): ReadonlySet<string> | null {
+  const shape = (schema as { shape?: Record<string, unknown> }).shape;
+  return shape && typeof shape === "object" ? new Set(Object.keys(shape)) : null;
+}
+
 /**
- * `X_FILE=/run/secrets/x` gives X the file's content, for any X: Swarm and Kubernetes hand
+ * `X_FILE=/run/secrets/x` gives X the file's content, for any X the schema reads (others, like
+ * a shell's `SSL_CERT_FILE` or `TF_CLI_CONFIG_FILE`, are not ours): Swarm and Kubernetes hand
  * secrets over as files, never as variables (which `docker inspect` shows). The trailing newline
  * an editor or `echo` leaves is dropped. X_FILE wins over X: an override file (deploy/swarm.yml)
  * can add a variable but not unset the base file's X.
  */
-function readFileVariables(env: Record<string, string | undefined>) {
+function readFileVariables(env: Record<string, string | undefined>, known: ReadonlySet<string> | null) {
   const values = { ...env };
   const problems: string[] = [];
   for (const [key, path] of Object.entries(env)) {
     if (!key.endsWith("_FILE") || key === "_FILE" || path === undefined) continue;
     const name = key.slice(0, -"_FILE".length);
+    if (known && !known.has(name)) continue;
     delete values[key];
     try {
       values[name] = readFileSync(path, "utf8").replace(/\r?\n$/, "");
