@@ -102,6 +102,21 @@ undici 6%, gateway code 5%, logging 3%. The next step is a per-replica cache of 
 (skipping Redis on the hot path, with touches batched), which trades a bounded staleness window
 for the last Redis round trip; it is not done.
 
+## Cold start on a swarm vs the Docker driver
+
+Measured by the stack tests in one run (\`test/e2e/src/sentinel-stack.test.ts\` then
+\`swarm-stack.test.ts\`, 2026-11-28, this machine): \`initialize\` + first \`tools/call\` of a new key through
+each stack's HAProxy, five keys each.
+
+| backend driver | p50 ms | samples ms |
+|---|---|---|
+| Docker (Compose stack) | 898 | 1049, 885, 877, 1004, 898 |
+| Swarm service (one-node swarm, overlay network, dnsrr) | 1069 | 1071, 1047, 1069, 1152, 986 |
+
+Swarm / Docker p50: **1.19**. A Swarm service adds the orchestrator's scheduling of a task and the
+overlay network's attachment; runs on this shared machine vary by ±300 ms, so read it as "about the same
+order", not a precise ratio.
+
 ## Memory
 
 - Gateway RSS: ${fmt(users.idleRss, 0)} MiB idle (after the warm-path runs), ${fmt(users.peakRss, 0)} MiB peak under the ${users.count}-user load.
