@@ -17,6 +17,7 @@ PROJECT=${COMPOSE_PROJECT_NAME:-mcp-broker}
 # reads the variable and starts that file's services.
 files=(-f docker-compose.yml)
 if [[ ",${COMPOSE_PROFILES:-}," == *,ha,* ]]; then files+=(-f deploy/ha.yml); fi
+if [[ ",${COMPOSE_PROFILES:-}," == *,observability,* ]]; then files+=(-f deploy/observability.yml); fi
 if docker compose version >/dev/null 2>&1; then compose=(docker compose -p "$PROJECT" "${files[@]}"); else compose=(docker-compose -p "$PROJECT" "${files[@]}"); fi
 port=${BROKER_PORT:-8080}
 replicas=${GATEWAY_REPLICAS:-2}

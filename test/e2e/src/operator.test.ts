@@ -67,6 +67,7 @@ describe("operator view and mcp-broker CLI", () => {
         BACKEND_IMAGE: images.stub,
         BACKEND_PULL: "false",
         RATE_LIMIT_PER_MINUTE: "0",
+        AUTH_VERIFY: "off",
       }),
       logger,
     );
