@@ -10,7 +10,13 @@
 # Reads .env as stack.sh's Compose does (docker stack deploy does not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -f .env ]; then set -a && . ./.env && set +a; fi
+# As Compose does: a variable already set in the environment wins over .env's line for it.
+if [ -f .env ]; then
+  while IFS='=' read -r name value; do
+    [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    [ -n "${!name+x}" ] || export "$name=$value"
+  done <.env
+fi
 export STACK_NAME=${STACK_NAME:-mcp-broker}
 export DEPLOYMENT_NAME=${DEPLOYMENT_NAME:-swarm}
 export BACKEND_NETWORK=${BACKEND_NETWORK:-mcp-broker-swarm-backends}

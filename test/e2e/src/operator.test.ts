@@ -109,8 +109,10 @@ describe("operator view and mcp-broker CLI", () => {
   const containerOf = async (key: string) => (await gateway.store.getRoute(userOf(key)))?.containerId;
   const whoami = async (client: Client) =>
     JSON.parse(resultText(await client.callTool({ name: "whoami", arguments: {} })));
+  // The built bin itself: npm links a workspace's bin only when its target exists at install
+  // time, and a fresh clone builds after `npm ci`.
   const cli = (...args: string[]) =>
-    promisify(execFile)("npx", ["--no-install", "mcp-broker", ...args], {
+    promisify(execFile)(process.execPath, [path.join(ROOT, "apps/reaper/dist/cli.js"), ...args], {
       cwd: ROOT,
       env: { ...process.env, REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix, DEPLOYMENT_NAME: deployment },
     });
