@@ -87,10 +87,15 @@ describe("gateway and reaper together", () => {
 
       // Idle now: the reaper removes the container and its route.
       await eventually(() => containerOf(apiKey), { timeoutMs: 15_000, until: (id) => id === undefined });
-      const completed = await reaper.queue.getCompleted(0, 50);
-      expect(completed.some((job) => (job.returnvalue as { containersStopped: number }).containersStopped > 0)).toBe(
-        true,
-      );
+      // The sweep removes the route before its job is marked completed: wait for the job too.
+      const stoppedBySweep = await eventually(
+        async () =>
+          (await reaper.queue.getCompleted(0, 50)).some(
+            (job) => (job.returnvalue as { containersStopped: number }).containersStopped > 0,
+          ),
+        { timeoutMs: 5_000, until: (stopped) => stopped },
+      ).catch(() => false);
+      expect(stoppedBySweep).toBe(true);
 
       // The same client, the same broker session: a new container, transparently.
       const again = JSON.parse(resultText(await client.callTool({ name: "whoami", arguments: {} })));
