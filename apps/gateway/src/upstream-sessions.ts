@@ -1,11 +1,11 @@
 import {
   cancelMcpRequest,
   endMcpSession,
-  initializeMcpSession,
   type McpEndpoint,
+  openMcpSession,
   requestMcp,
 } from "@mcp-broker/container-manager";
-import type { BrokerSession, Route, SessionRecord, SessionStore } from "@mcp-broker/session-store";
+import type { BackendEra, BrokerSession, Route, SessionRecord, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import type { Backends } from "./backends.js";
@@ -18,6 +18,19 @@ import type { InitializeEssentials } from "./sessions/token.js";
 
 /** The newest protocol revision the broker speaks when it initializes on a client's behalf. */
 export const DEFAULT_PROTOCOL_VERSION = "2025-06-18";
+/** MCP 2026-07-28: no sessions, `server/discover`, request metadata headers (docs/architecture.md#protocol-eras). */
+export const MODERN_PROTOCOL_VERSION = "2026-07-28";
+/** How long a backend image's learned era holds before an `initialize` asks again (a tag can move). */
+const ERA_TTL_SECONDS = 6 * 3600;
+
+/** A 2026-07-28 client's way onto a legacy server: the user's pooled session, and the server's self-description. */
+export interface ModernBridge {
+  session: BrokerSession;
+  /** The route `usePooledSession` read with the session; null when the pool was opened just now. */
+  route: Route | null;
+  /** The legacy server's `initialize` result: what `server/discover` answers with. */
+  initializeResult: Record<string, unknown>;
+}
 
 /** The broker's own `initialize` params: the pooled session's, and a revival's when nothing better is known. */
 export function brokerInitializeParams(protocolVersion?: string): InitializeEssentials {
@@ -27,6 +40,9 @@ export function brokerInitializeParams(protocolVersion?: string): InitializeEsse
     clientInfo: { name: "mcp-session-broker (pooled)", version: "0.1.0" },
   };
 }
+
+const negotiated = (result: Record<string, unknown>) =>
+  typeof result.protocolVersion === "string" ? result.protocolVersion : undefined;
 
 /** Why a session needed a new upstream session (`mcpb_session_revivals_total{cause}`). */
 export type RevivalCause = "redis-lost" | "idle-released" | "upstream-restart";
@@ -47,7 +63,7 @@ export interface RevivalTarget {
 }
 
 export interface UpstreamSessionsDeps {
-  config: Pick<GatewayConfig, "API_KEY_HEADER" | "UPSTREAM_TIMEOUT_MS" | "MAX_UPSTREAM_BODY_BYTES">;
+  config: Pick<GatewayConfig, "API_KEY_HEADER" | "UPSTREAM_TIMEOUT_MS" | "MAX_UPSTREAM_BODY_BYTES" | "BACKEND_IMAGE">;
   store: SessionStore;
   backends: Backends;
   dispatcher: Dispatcher;
@@ -85,16 +101,37 @@ export class UpstreamSessions {
       const again = await store.getPooledSession(user.id);
       if (again) return again;
       const params = brokerInitializeParams(protocolVersion);
-      const { upstream } = await this.#initialize(user, log, params, route, { mayStartServer: true });
+      const opened = await this.#initialize(user, log, params, route, { mayStartServer: true });
+      await this.#learnEra(params.protocolVersion, opened.result);
       log.info("pooled session opened");
       return store.createSession({
         userId: user.id,
-        upstreamSessionId: upstream,
+        upstreamSessionId: opened.upstream,
         initializeParams: params,
-        protocolVersion: params.protocolVersion,
+        // The version the server chose: the one every request on the session must name.
+        protocolVersion: negotiated(opened.result) ?? params.protocolVersion,
         pooled: true,
       });
     });
+  }
+
+  /**
+   * For a 2026-07-28 client: null when the user's server speaks that revision itself (its
+   * requests pass through untouched); else the user's pooled session, on which its requests
+   * run as a legacy client's, with the server's `initialize` result to answer `server/discover`.
+   * The era is learned once per backend image from an `initialize` that offers 2026-07-28 (a
+   * legacy server answers with an older version), the one that opens the pool when there is none.
+   */
+  async modernBridge(user: User, log: Logger, protocolVersion: string): Promise<ModernBridge | null> {
+    const { store } = this.deps;
+    const image = this.deps.config.BACKEND_IMAGE;
+    let known = await store.backendEra(image);
+    if (known?.era === "modern") return null;
+    const used = await store.usePooledSession(user.id);
+    const session = used.session ?? (await this.openPooled(user, log, protocolVersion));
+    if (!known) known = (await store.backendEra(image)) ?? (await this.#describe(user, log, protocolVersion));
+    if (known.era === "modern") return null;
+    return { session, route: used.session ? used.route : null, initializeResult: known.initializeResult ?? {} };
   }
 
   /**
@@ -188,21 +225,52 @@ export class UpstreamSessions {
     params: InitializeEssentials,
     route: Route,
     options: { mayStartServer: boolean },
-  ): Promise<{ upstream: string; route: Route }> {
+  ): Promise<{ upstream: string; route: Route; result: Record<string, unknown> }> {
     const { backends } = this.deps;
     const { result, attempt } = await withRecovery(
       this.deps.metrics,
       {
         log,
-        send: (attempt) => initializeMcpSession(this.endpoint(user, attempt.route), params),
-        settle: async (id: string) => ({ result: id, failure: null }),
+        send: (attempt) => openMcpSession(this.endpoint(user, attempt.route), params),
+        settle: async (opened: { sessionId: string; result: Record<string, unknown> }) => ({
+          result: opened,
+          failure: null,
+        }),
         isAlive: (candidate) => backends.isAlive(candidate),
         // The lock is held already: take no second turn at it.
         replaceServer: options.mayStartServer ? (stale) => backends.ensureLocked(user, log, stale) : undefined,
       },
       { route, session: null },
     );
-    return { upstream: result, route: attempt.route };
+    return { upstream: result.sessionId, route: attempt.route, result: result.result };
+  }
+
+  /** Asks the server what it speaks when a pool exists but its era is not known (an upstream session opened and ended). */
+  async #describe(user: User, log: Logger, protocolVersion: string): Promise<BackendEra> {
+    const route = await this.deps.backends.ensure(user, log);
+    const params = brokerInitializeParams(protocolVersion);
+    const opened = await this.deps.store.withUserLock(user.id, this.deps.backends.lock, () =>
+      this.#initialize(user, log, params, route, { mayStartServer: true }),
+    );
+    await this.endUpstream(user, log, opened.route, opened.upstream);
+    return (
+      (await this.#learnEra(params.protocolVersion, opened.result)) ?? {
+        era: "legacy",
+        initializeResult: opened.result,
+      }
+    );
+  }
+
+  /** Records the era an `initialize` that offered 2026-07-28 showed; one that offered less shows nothing. */
+  async #learnEra(offered: string, result: Record<string, unknown>): Promise<BackendEra | null> {
+    if (offered !== MODERN_PROTOCOL_VERSION) return null;
+    const { protocolVersion: _, ...description } = result;
+    const era: BackendEra =
+      negotiated(result) === MODERN_PROTOCOL_VERSION
+        ? { era: "modern" }
+        : { era: "legacy", initializeResult: description };
+    await this.deps.store.recordBackendEra(this.deps.config.BACKEND_IMAGE, era, ERA_TTL_SECONDS);
+    return era;
   }
 
   /** What the client set on its old session, told to the new one (best effort: logged when refused). */

@@ -37,6 +37,8 @@ export function keyspace(prefix: string) {
     routesIndex: `${prefix}idx:routes`,
     /** Backends being started, scored by when the reservation lapses: counted with the routes by MAX_BACKENDS. */
     backendStarts: `${prefix}idx:starting`,
+    /** The MCP era a backend image speaks, and a legacy one's `initialize` result (BackendEras). */
+    backendEra: (image: string) => `${prefix}era:${image}`,
     /** Prefix of the per-client-IP limits (new-key starts, key verifications). */
     ipLimitPrefix: `${prefix}ip`,
     /**

@@ -2,6 +2,7 @@ import type { RedisTarget } from "@mcp-broker/service-runtime";
 import type { Redis, RedisOptions } from "ioredis";
 import { Activity, type EventCounts } from "./activity.js";
 import { AuthVerdicts } from "./auth-verdicts.js";
+import { type BackendEra, BackendEras } from "./backend-eras.js";
 import { guard } from "./guard.js";
 import { keyspace } from "./keys.js";
 import { type LockOptions, UserLocks } from "./locks.js";
@@ -70,6 +71,7 @@ export class SessionStore {
   readonly #rateLimit: RateLimit;
   readonly #ipLimits: IpLimits;
   readonly #activity: Activity;
+  readonly #eras: BackendEras;
 
   constructor(redis: Redis, options: SessionStoreOptions) {
     const keys = keyspace(options.prefix ?? "mcpb:");
@@ -87,6 +89,7 @@ export class SessionStore {
     });
     this.#ipLimits = new IpLimits(redis, keys);
     this.#activity = new Activity(redis, keys);
+    this.#eras = new BackendEras(redis, keys);
     this.#rateLimit = new RateLimit(redis, keys, options.rateLimitPoints ?? 0, options.rateLimitWindowSeconds ?? 60);
   }
 
@@ -183,6 +186,15 @@ export class SessionStore {
   }
   safeTools(userId: string, names: readonly string[]): Promise<Set<string>> {
     return this.#toolHints.safe(userId, names);
+  }
+
+  // Protocol eras of backend images: see BackendEras.
+
+  backendEra(image: string): Promise<BackendEra | null> {
+    return this.#eras.get(image);
+  }
+  recordBackendEra(image: string, era: BackendEra, ttlSeconds: number): Promise<void> {
+    return this.#eras.set(image, era, ttlSeconds);
   }
 
   // Routes: see Routes.

@@ -8,6 +8,7 @@ import { ClientGone, readBody } from "../forward/client-request.js";
 import type { Answer } from "../forward/reply.js";
 import { chargeRequests } from "../middleware/auth.js";
 import type { JsonRpcMessage } from "../rpc-ids.js";
+import { checkRequestMetadata } from "./request-metadata.js";
 import { StreamCounter } from "./stream-counter.js";
 
 export interface McpRouteDeps {
@@ -66,6 +67,11 @@ export function mcpRoutes({ config, broker, store }: McpRouteDeps): Hono<Gateway
     if (text === null) throw new GatewayError("BODY_TOO_LARGE", String(config.MAX_BODY_BYTES));
     const { messages, batch } = parseMessages(text);
     checkLimits(config, messages);
+    const mcpMethod = requestHeader(c, "mcp-method");
+    const protocolVersion = requestHeader(c, "mcp-protocol-version");
+    if (mcpMethod !== undefined) {
+      checkRequestMetadata({ mcpMethod, mcpName: requestHeader(c, "mcp-name"), protocolVersion }, messages, batch);
+    }
     // Authentication charged one request; a batch costs one per message.
     await chargeRequests(config, store, c.get("user"), messages.length - 1);
     const answer = await broker.post(c.get("user"), c.get("log"), {
@@ -74,8 +80,8 @@ export function mcpRoutes({ config, broker, store }: McpRouteDeps): Hono<Gateway
       text,
       headers: c.env.incoming.headers,
       clientSessionId: requestHeader(c, "mcp-session-id"),
-      protocolVersion: requestHeader(c, "mcp-protocol-version"),
-      mcpMethod: requestHeader(c, "mcp-method"),
+      protocolVersion,
+      mcpMethod,
       gone: ClientGone.watch(c.env.outgoing),
     });
     return toResponse(answer);
