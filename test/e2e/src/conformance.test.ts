@@ -55,10 +55,11 @@ describe("MCP conformance suite, directly and through the broker", () => {
   it(
     "passes every check through two gateway replicas that it passes directly, and that is every check",
     async () => {
-      const [straight, brokered] = await Promise.all([
-        runConformance(direct.url, SUITE_TIMEOUT_MS),
-        runConformance(proxy.url, SUITE_TIMEOUT_MS),
-      ]);
+      // One after the other: on a loaded machine the server-to-client request of
+      // tools-call-sampling can lose its race with the client's GET even directly (seen when the
+      // two ran in parallel on two cores): the server's and client's race, not the broker's.
+      const straight = await runConformance(direct.url, SUITE_TIMEOUT_MS);
+      const brokered = await runConformance(proxy.url, SUITE_TIMEOUT_MS);
       const scenarios = [...new Set([...straight.keys(), ...brokered.keys()])];
       const rows = scenarios.map(
         (scenario) =>
@@ -71,14 +72,17 @@ describe("MCP conformance suite, directly and through the broker", () => {
         });
       const failures = (results: Map<string, ScenarioResult>) =>
         [...results].flatMap(([scenario, r]) => r.failures.map((failure) => `${scenario}: ${failure}`));
-      const sampling = proxy.calls.filter((call) => call.rpc === "tools/call test_sampling" || call.method === "GET");
+      // The requests around the sampling call: its server-to-client request needs the GET stream open.
+      const samplingAt = proxy.calls.find((call) => call.rpc === "tools/call test_sampling")?.sentAt ?? 0;
+      const sampling = proxy.calls.filter((call) => Math.abs(call.sentAt - samplingAt) < 300);
       console.log(
         [
           `${"scenario".padEnd(32)} ${"direct".padEnd(22)} through the broker (2 replicas)`,
           ...rows,
           `checks: direct ${JSON.stringify(total(straight))}, broker ${JSON.stringify(total(brokered))}`,
+          ...failures(straight).map((failure) => `direct failure: ${failure}`),
           ...failures(brokered).map((failure) => `broker failure: ${failure}`),
-          `GETs and test_sampling calls through the proxy (ms from start): ${JSON.stringify(sampling)}`,
+          `requests within 300 ms of tools/call test_sampling through the proxy (ms from start): ${JSON.stringify(sampling)}`,
         ].join("\n"),
       );
 
