@@ -75,6 +75,9 @@ export interface UpstreamSessionsDeps {
  * through container-manager's MCP client (docs/architecture.md#upstream-sessions).
  */
 export class UpstreamSessions {
+  /** This replica's copy of the backend image's era, so a warm 2026-07-28 request costs one Redis round trip. */
+  #era: { value: BackendEra; until: number } | null = null;
+
   constructor(private readonly deps: UpstreamSessionsDeps) {}
 
   /** The user's server as an MCP client reaches it, with the user's key in the header it reads. */
@@ -125,13 +128,22 @@ export class UpstreamSessions {
   async modernBridge(user: User, log: Logger, protocolVersion: string): Promise<ModernBridge | null> {
     const { store } = this.deps;
     const image = this.deps.config.BACKEND_IMAGE;
-    let known = await store.backendEra(image);
-    if (known?.era === "modern") return null;
+    let known = this.#era && this.#era.until > Date.now() ? this.#era.value : await store.backendEra(image);
+    if (known?.era === "modern") {
+      this.#remember(known);
+      return null;
+    }
     const used = await store.usePooledSession(user.id);
     const session = used.session ?? (await this.openPooled(user, log, protocolVersion));
     if (!known) known = (await store.backendEra(image)) ?? (await this.#describe(user, log, protocolVersion));
-    if (known.era === "modern") return null;
+    if (this.#remember(known) === null) return null;
     return { session, route: used.session ? used.route : null, initializeResult: known.initializeResult ?? {} };
+  }
+
+  /** Keeps a learned era for a minute on this replica; null for a modern one (nothing to bridge). */
+  #remember(era: BackendEra): null | BackendEra {
+    this.#era = { value: era, until: Date.now() + 60_000 };
+    return era.era === "modern" ? null : era;
   }
 
   /**
