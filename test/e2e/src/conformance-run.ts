@@ -24,15 +24,23 @@ interface Check {
 }
 
 /**
- * Runs the official server suite (its active scenarios, one after another) against an MCP
- * endpoint, and reads each scenario's checks.json. A failing suite exits 1; its results count.
+ * Runs the official server suite (its active scenarios, one after another, or one scenario)
+ * against an MCP endpoint, and reads each scenario's checks.json. A failing suite exits 1; its
+ * results count.
  */
-export async function runConformance(url: string, timeoutMs: number): Promise<Map<string, ScenarioResult>> {
+export async function runConformance(
+  url: string,
+  timeoutMs: number,
+  scenario?: string,
+): Promise<Map<string, ScenarioResult>> {
   const out = mkdtempSync(join(tmpdir(), "mcpb-conformance-"));
+  const only = scenario ? ["--scenario", scenario] : [];
   try {
-    await run(process.execPath, [CLI, "server", "--url", url, "-o", out], { timeout: timeoutMs }).catch((error) => {
-      if (error.code !== 1) throw error;
-    });
+    await run(process.execPath, [CLI, "server", "--url", url, "-o", out, ...only], { timeout: timeoutMs }).catch(
+      (error) => {
+        if (error.code !== 1) throw error;
+      },
+    );
     const results = new Map<string, ScenarioResult>();
     for (const folder of readdirSync(out)) {
       // `server-<scenario>-<ISO time with dashes>`
