@@ -14,10 +14,11 @@ import { type Forward, type Forwarded, Forwarder, type ForwardStart } from "./fo
 import { type HeaderPolicy, headerPolicy, headerValue, isEventStream } from "./forward/headers.js";
 import { type Answer, type ReplyOptions, reply } from "./forward/reply.js";
 import type { Metrics } from "./metrics.js";
+import { MODERN_PROTOCOL_VERSION } from "./protocol-eras.js";
 import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
 import { ClientSessions } from "./sessions/client-sessions.js";
 import { discoverAnswer } from "./sessions/discover.js";
-import { MODERN_PROTOCOL_VERSION, type ModernBridge, UpstreamSessions } from "./upstream-sessions.js";
+import { type ModernBridge, UpstreamSessions } from "./upstream-sessions.js";
 
 export interface BrokerDeps {
   config: GatewayConfig;

@@ -13,15 +13,12 @@ import type { GatewayConfig } from "./config.js";
 import type { User } from "./env.js";
 import { GatewayError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
+import { negotiated, ProtocolEras } from "./protocol-eras.js";
 import { type Attempt, withRecovery } from "./recovery.js";
 import type { InitializeEssentials } from "./sessions/token.js";
 
 /** The newest protocol revision the broker speaks when it initializes on a client's behalf. */
 export const DEFAULT_PROTOCOL_VERSION = "2025-06-18";
-/** MCP 2026-07-28: no sessions, `server/discover`, request metadata headers (docs/architecture.md#protocol-eras). */
-export const MODERN_PROTOCOL_VERSION = "2026-07-28";
-/** How long a backend image's learned era holds before an `initialize` asks again (a tag can move). */
-const ERA_TTL_SECONDS = 6 * 3600;
 
 /** A 2026-07-28 client's way onto a legacy server: the user's pooled session, and the server's self-description. */
 export interface ModernBridge {
@@ -40,9 +37,6 @@ export function brokerInitializeParams(protocolVersion?: string): InitializeEsse
     clientInfo: { name: "mcp-session-broker (pooled)", version: "0.1.0" },
   };
 }
-
-const negotiated = (result: Record<string, unknown>) =>
-  typeof result.protocolVersion === "string" ? result.protocolVersion : undefined;
 
 /** Why a session needed a new upstream session (`mcpb_session_revivals_total{cause}`). */
 export type RevivalCause = "redis-lost" | "idle-released" | "upstream-restart";
@@ -75,10 +69,11 @@ export interface UpstreamSessionsDeps {
  * through container-manager's MCP client (docs/architecture.md#upstream-sessions).
  */
 export class UpstreamSessions {
-  /** This replica's copy of the backend image's era, so a warm 2026-07-28 request costs one Redis round trip. */
-  #era: { value: BackendEra; until: number } | null = null;
+  readonly #eras: ProtocolEras;
 
-  constructor(private readonly deps: UpstreamSessionsDeps) {}
+  constructor(private readonly deps: UpstreamSessionsDeps) {
+    this.#eras = new ProtocolEras(deps.store, deps.config.BACKEND_IMAGE);
+  }
 
   /** The user's server as an MCP client reaches it, with the user's key in the header it reads. */
   endpoint(user: User, route: Route, timeoutMs = Math.min(this.deps.config.UPSTREAM_TIMEOUT_MS, 30_000)): McpEndpoint {
@@ -105,7 +100,7 @@ export class UpstreamSessions {
       if (again) return again;
       const params = brokerInitializeParams(protocolVersion);
       const opened = await this.#initialize(user, log, params, route, { mayStartServer: true });
-      await this.#learnEra(params.protocolVersion, opened.result);
+      await this.#eras.learn(params.protocolVersion, opened.result);
       log.info("pooled session opened");
       return store.createSession({
         userId: user.id,
@@ -127,23 +122,13 @@ export class UpstreamSessions {
    */
   async modernBridge(user: User, log: Logger, protocolVersion: string): Promise<ModernBridge | null> {
     const { store } = this.deps;
-    const image = this.deps.config.BACKEND_IMAGE;
-    let known = this.#era && this.#era.until > Date.now() ? this.#era.value : await store.backendEra(image);
-    if (known?.era === "modern") {
-      this.#remember(known);
-      return null;
-    }
+    let known = await this.#eras.known();
+    if (known?.era === "modern") return null;
     const used = await store.usePooledSession(user.id);
     const session = used.session ?? (await this.openPooled(user, log, protocolVersion));
-    if (!known) known = (await store.backendEra(image)) ?? (await this.#describe(user, log, protocolVersion));
-    if (this.#remember(known) === null) return null;
+    known = known ?? (await this.#eras.known()) ?? (await this.#describe(user, log, protocolVersion));
+    if (known.era === "modern") return null;
     return { session, route: used.session ? used.route : null, initializeResult: known.initializeResult ?? {} };
-  }
-
-  /** Keeps a learned era for a minute on this replica; null for a modern one (nothing to bridge). */
-  #remember(era: BackendEra): null | BackendEra {
-    this.#era = { value: era, until: Date.now() + 60_000 };
-    return era.era === "modern" ? null : era;
   }
 
   /**
@@ -266,23 +251,11 @@ export class UpstreamSessions {
     );
     await this.endUpstream(user, log, opened.route, opened.upstream);
     return (
-      (await this.#learnEra(params.protocolVersion, opened.result)) ?? {
+      (await this.#eras.learn(params.protocolVersion, opened.result)) ?? {
         era: "legacy",
         initializeResult: opened.result,
       }
     );
-  }
-
-  /** Records the era an `initialize` that offered 2026-07-28 showed; one that offered less shows nothing. */
-  async #learnEra(offered: string, result: Record<string, unknown>): Promise<BackendEra | null> {
-    if (offered !== MODERN_PROTOCOL_VERSION) return null;
-    const { protocolVersion: _, ...description } = result;
-    const era: BackendEra =
-      negotiated(result) === MODERN_PROTOCOL_VERSION
-        ? { era: "modern" }
-        : { era: "legacy", initializeResult: description };
-    await this.deps.store.recordBackendEra(this.deps.config.BACKEND_IMAGE, era, ERA_TTL_SECONDS);
-    return era;
   }
 
   /** What the client set on its old session, told to the new one (best effort: logged when refused). */

@@ -1,6 +1,6 @@
 import type { Answer } from "../forward/reply.js";
+import { MODERN_PROTOCOL_VERSION } from "../protocol-eras.js";
 import type { JsonRpcId } from "../rpc-ids.js";
-import { MODERN_PROTOCOL_VERSION } from "../upstream-sessions.js";
 
 /**
  * The `server/discover` result (MCP 2026-07-28) for a legacy server, from its `initialize`
