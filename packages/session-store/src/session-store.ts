@@ -43,9 +43,10 @@ export interface SessionStoreOptions {
 
 export function redisOptions(commandTimeoutMs = 2000) {
   return {
-    // Fail a command after one reconnect attempt instead of queueing it forever while Redis is
-    // down: the gateway answers 503 + Retry-After and the client retries.
-    maxRetriesPerRequest: 1,
+    // A command waits through three reconnect attempts (100 + 200 + 300 ms: a Redis restart)
+    // and then fails instead of queueing forever while Redis is down: the gateway answers 503 +
+    // Retry-After and the client retries. `commandTimeout` bounds the wait either way.
+    maxRetriesPerRequest: 3,
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2000,
     retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
