@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
-import { monitoringRoutes } from "@mcp-broker/service-runtime";
+import { monitoringRoutes, tracingOn } from "@mcp-broker/service-runtime";
 import type { SessionStore } from "@mcp-broker/session-store";
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -97,7 +97,7 @@ export function createApp(deps: AppDeps): GatewayApp {
     });
   }
 
-  app.use("/mcp", traceRequests());
+  if (tracingOn()) app.use("/mcp", traceRequests());
   app.use("/mcp", async (c, next) => {
     if (!["GET", "POST", "DELETE"].includes(c.req.method)) throw new GatewayError("METHOD_NOT_ALLOWED", c.req.method);
     const origin = requestHeader(c, "origin");

@@ -39,10 +39,10 @@ function sessionPrefix(id: string | undefined): string | undefined {
 /**
  * A server span per /mcp request, child of the client's `traceparent` if it sent one; ended
  * when the answer has been written (an event stream: when it closes), not when the handler returns.
+ * Registered only while tracing is on: with it off, the request crosses no extra middleware.
  */
 export function traceRequests(): MiddlewareHandler<GatewayEnv> {
   return (c, next) => {
-    if (!tracingOn()) return next();
     const method = c.req.method;
     return inServerSpan(
       c.env.incoming.headers,
