@@ -95,8 +95,8 @@ export function describeMcpRequest(messages: readonly JsonRpcMessage[]): void {
 export function tracedStore(store: SessionStore): SessionStore {
   if (!tracingOn()) return store;
   return new Proxy(store, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property);
       if (typeof value !== "function" || typeof property !== "string") return value;
       const method = value as (...args: unknown[]) => unknown;
       return (...args: unknown[]) => {
