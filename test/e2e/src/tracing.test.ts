@@ -84,8 +84,11 @@ describe("tracing: one trace per call, through every hop, with no key in it", ()
     processes.push(child);
     return child;
   };
+  /** A span's children in the order they started. */
   const children = (parent: ReceivedSpan, spans: ReceivedSpan[]) =>
-    spans.filter((span) => span.parentSpanId === parent.spanId);
+    spans
+      .filter((span) => span.parentSpanId === parent.spanId)
+      .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   const descendants = (parent: ReceivedSpan, spans: ReceivedSpan[]): ReceivedSpan[] =>
     children(parent, spans).flatMap((child) => [child, ...descendants(child, spans)]);
   const named = (spans: ReceivedSpan[], name: string) => spans.filter((span) => span.name === name);

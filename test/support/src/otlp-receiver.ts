@@ -16,6 +16,8 @@ export interface ReceivedSpan {
   resource: Record<string, unknown>;
   /** 2: error. */
   statusCode: number;
+  /** Nanoseconds since the epoch, as a bigint: spans arrive in the order they ended, not started. */
+  start: bigint;
 }
 
 export interface OtlpReceiver {
@@ -77,6 +79,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
             attributes: attributesOf(span.attributes),
             resource,
             statusCode: span.status?.code ?? 0,
+            start: BigInt(span.startTimeUnixNano ?? 0),
           });
         }
       }
