@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
-import { monitoringRoutes } from "@mcp-broker/service-runtime";
+import { monitoringRoutes, tracingOn } from "@mcp-broker/service-runtime";
 import type { SessionStore } from "@mcp-broker/session-store";
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -14,6 +14,7 @@ import { createDispatcher } from "./forward/upstream-call.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { authenticate } from "./middleware/auth.js";
 import { mcpRoutes } from "./routes/mcp.js";
+import { tracedStore, traceRequests } from "./tracing.js";
 
 export interface AppDeps {
   config: GatewayConfig;
@@ -46,7 +47,9 @@ const OAUTH_DISCOVERY = [
 
 /** Builds the gateway from its dependencies; no I/O happens until a request arrives. */
 export function createApp(deps: AppDeps): GatewayApp {
-  const { config, store, driver, logger } = deps;
+  const { config, driver, logger } = deps;
+  // With tracing on, every store call inside a traced request is a span (docs/architecture.md#tracing).
+  const store = tracedStore(deps.store);
   const metrics = deps.metrics ?? createMetrics(store, logger);
   const dispatcher = deps.dispatcher ?? createDispatcher();
   const broker = new Broker({ config, store, driver, dispatcher, metrics, instanceId: randomUUID().slice(0, 8) });
@@ -94,6 +97,7 @@ export function createApp(deps: AppDeps): GatewayApp {
     });
   }
 
+  if (tracingOn()) app.use("/mcp", traceRequests());
   app.use("/mcp", async (c, next) => {
     if (!["GET", "POST", "DELETE"].includes(c.req.method)) throw new GatewayError("METHOD_NOT_ALLOWED", c.req.method);
     const origin = requestHeader(c, "origin");

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
+import { inSpan } from "@mcp-broker/service-runtime";
 import type { LockOptions, Route, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config.js";
@@ -52,7 +53,10 @@ export class Backends {
     if (usable(current, stale)) return current;
     await this.#admitStart(user);
     const started = performance.now();
-    const backend = await this.deps.driver.ensure({ userId: user.id, apiKey: user.key }).catch(async (error) => {
+    const start = () => this.deps.driver.ensure({ userId: user.id, apiKey: user.key });
+    const backend = await inSpan("cold start", start, {
+      attributes: () => ({ "mcpb.driver": this.deps.driver.kind }),
+    }).catch(async (error) => {
       await this.deps.store.releaseBackendStart(user.id).catch(() => {});
       throw error;
     });

@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import { DRIVER_DEFAULTS } from "@mcp-broker/container-manager";
-import { envFields, parseEnv } from "@mcp-broker/service-runtime";
+import { envFields, parseEnv, tracingFields } from "@mcp-broker/service-runtime";
 import { z } from "zod";
 
 export { ConfigError } from "@mcp-broker/service-runtime";
@@ -15,6 +15,8 @@ const schema = z
     HOST: z.string().default("0.0.0.0"),
     LOG_LEVEL: logLevel(),
     ...redis(2000),
+    /** OpenTelemetry: off unless an OTLP endpoint is set (docs/architecture.md#tracing). */
+    ...tracingFields,
     KEY_HASH_SECRET: z.string().min(16, "must be at least 16 characters"),
     API_KEY_HEADER: z
       .string()

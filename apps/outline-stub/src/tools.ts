@@ -79,7 +79,8 @@ export function createMcpServer(context: ToolContext): McpServer {
   server.registerTool(
     "whoami",
     {
-      description: "Fingerprints of the key this server runs for and of the key on this request.",
+      description:
+        "Fingerprints of the key this server runs for and of the key on this request; the request's W3C traceparent.",
       annotations: READ_ONLY,
     },
     (extra) => {
@@ -94,6 +95,8 @@ export function createMcpServer(context: ToolContext): McpServer {
           pid: process.pid,
           cancelled: context.cancelled.count,
           session: extra.sessionId ?? null,
+          // What the broker propagated (docs/architecture.md#tracing): the test matches its trace id.
+          traceparent: extra.requestInfo?.headers.traceparent ?? null,
         },
         extra,
       );

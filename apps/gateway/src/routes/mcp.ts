@@ -8,6 +8,7 @@ import { ClientGone, readBody } from "../forward/client-request.js";
 import type { Answer } from "../forward/reply.js";
 import { chargeRequests } from "../middleware/auth.js";
 import type { JsonRpcMessage } from "../rpc-ids.js";
+import { describeMcpRequest } from "../tracing.js";
 import { StreamCounter } from "./stream-counter.js";
 
 export interface McpRouteDeps {
@@ -65,6 +66,7 @@ export function mcpRoutes({ config, broker, store }: McpRouteDeps): Hono<Gateway
     const text = await readBody(c.env.incoming, config.MAX_BODY_BYTES);
     if (text === null) throw new GatewayError("BODY_TOO_LARGE", String(config.MAX_BODY_BYTES));
     const { messages, batch } = parseMessages(text);
+    describeMcpRequest(messages);
     checkLimits(config, messages);
     // Authentication charged one request; a batch costs one per message.
     await chargeRequests(config, store, c.get("user"), messages.length - 1);
