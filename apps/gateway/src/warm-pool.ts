@@ -1,0 +1,83 @@
+import { type ContainerDriver, spareUserId } from "@mcp-broker/container-manager";
+import type { SessionStore } from "@mcp-broker/session-store";
+import type { Logger } from "pino";
+import type { GatewayConfig } from "./config.js";
+import type { Metrics } from "./metrics.js";
+
+export interface WarmPoolDeps {
+  config: Pick<
+    GatewayConfig,
+    "WARM_POOL_SIZE" | "WARM_POOL_REFILL_SECONDS" | "BACKEND_KEY_AT_START" | "MAX_BACKENDS" | "BACKEND_READY_TIMEOUT_MS"
+  >;
+  store: SessionStore;
+  driver: ContainerDriver;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** Spares one replica starts at once while refilling: a pool of 20 fills in a few rounds, not 20. */
+const PARALLEL_STARTS = 4;
+
+/**
+ * Keeps the warm pool full (docs/architecture.md#warm-pool): spares started without a key,
+ * which a new user claims instead of waiting for a start. Every replica refills, after each
+ * claim and every WARM_POOL_REFILL_SECONDS; Redis (WarmPool.reserveStart) keeps ready plus
+ * starting spares at most WARM_POOL_SIZE across replicas, and inside MAX_BACKENDS.
+ */
+export class SpareRefill {
+  readonly enabled: boolean;
+  #running: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: WarmPoolDeps) {
+    // An image that reads its key only at start cannot serve a user it was not started for.
+    this.enabled = deps.config.WARM_POOL_SIZE > 0 && !deps.config.BACKEND_KEY_AT_START;
+  }
+
+  /** Fills the pool now and then every WARM_POOL_REFILL_SECONDS, until `close`. */
+  start(): void {
+    if (!this.enabled || this.#timer) return;
+    this.#timer = setInterval(() => void this.refill(), this.deps.config.WARM_POOL_REFILL_SECONDS * 1000);
+    this.#timer.unref();
+    void this.refill();
+  }
+
+  /** Starts spares until the pool (or MAX_BACKENDS) is full; one round at a time per replica. */
+  refill(): Promise<void> {
+    if (!this.enabled) return Promise.resolve();
+    this.#running ??= Promise.all(Array.from({ length: PARALLEL_STARTS }, () => this.#fill())).then(() => {
+      this.#running = null;
+    });
+    return this.#running;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  async #fill(): Promise<void> {
+    const { config, store, driver, logger, metrics } = this.deps;
+    const ttlMs = config.BACKEND_READY_TIMEOUT_MS + 30_000;
+    for (;;) {
+      const ticket = await store.warmPool
+        .reserveStart(config.WARM_POOL_SIZE, config.MAX_BACKENDS, ttlMs)
+        .catch((error: Error) => void logger.warn({ err: error.message }, "warm pool: cannot reserve a start"));
+      if (!ticket) return;
+      try {
+        const backend = await driver.ensure({ userId: spareUserId(), apiKey: "" });
+        const spare = { ...backend, createdAt: Date.now() };
+        if (await store.warmPool.add(ticket, spare, config.WARM_POOL_SIZE)) {
+          metrics.sparesStarted.inc();
+          continue;
+        }
+        await driver.remove(backend.containerId); // the pool filled meanwhile (a slow start)
+      } catch (error) {
+        await store.warmPool.cancelStart(ticket).catch(() => {});
+        logger.warn({ err: (error as Error).message }, "warm pool: starting a spare failed; retried next round");
+      }
+      return;
+    }
+  }
+}
