@@ -94,7 +94,7 @@ export class Backends {
     const spare = await store.warmPool.claim(user.id, this.lock.ttlMs);
     if (!spare) {
       metrics.spareMisses.inc();
-      void spares.refill();
+      spares.refillSoon();
       return null;
     }
     const ms = performance.now() - started;
@@ -106,7 +106,7 @@ export class Backends {
       endpoint: spare.endpoint,
       coldStartMs: ms,
     });
-    void spares.refill();
+    spares.refillSoon();
     return route;
   }
 

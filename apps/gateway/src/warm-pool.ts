@@ -17,6 +17,7 @@ export interface WarmPoolDeps {
 
 /** Spares one replica starts at once while refilling: a pool of 20 fills in a few rounds, not 20. */
 const PARALLEL_STARTS = 4;
+const REFILL_DELAY_MS = 2000;
 
 /**
  * Keeps the warm pool full (docs/architecture.md#warm-pool): spares started without a key,
@@ -28,6 +29,7 @@ export class SpareRefill {
   readonly enabled: boolean;
   #running: Promise<void> | null = null;
   #timer: NodeJS.Timeout | undefined;
+  #soon: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: WarmPoolDeps) {
     // An image that reads its key only at start cannot serve a user it was not started for.
@@ -42,6 +44,19 @@ export class SpareRefill {
     void this.refill();
   }
 
+  /**
+   * Refills a moment after a claim: starting containers takes the CPU that the claimant's
+   * first calls on their fresh spare need (measured: bench/src/pool.mjs), and claims come in bursts.
+   */
+  refillSoon(): void {
+    if (!this.enabled || this.#soon) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      void this.refill();
+    }, REFILL_DELAY_MS);
+    this.#soon.unref();
+  }
+
   /** Starts spares until the pool (or MAX_BACKENDS) is full; one round at a time per replica. */
   refill(): Promise<void> {
     if (!this.enabled) return Promise.resolve();
@@ -53,6 +68,7 @@ export class SpareRefill {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    clearTimeout(this.#soon);
     this.#timer = undefined;
     await this.#running;
   }
