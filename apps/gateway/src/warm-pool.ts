@@ -1,4 +1,11 @@
-import { type ContainerDriver, spareUserId } from "@mcp-broker/container-manager";
+import {
+  type Backend,
+  type ContainerDriver,
+  endMcpSession,
+  initializeMcpSession,
+  requestMcp,
+  spareUserId,
+} from "@mcp-broker/container-manager";
 import type { SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config.js";
@@ -18,6 +25,11 @@ export interface WarmPoolDeps {
 /** Spares one replica starts at once while refilling: a pool of 20 fills in a few rounds, not 20. */
 const PARALLEL_STARTS = 4;
 const REFILL_DELAY_MS = 2000;
+const WARM_UP_INITIALIZE = {
+  protocolVersion: "2025-06-18",
+  capabilities: {},
+  clientInfo: { name: "mcp-broker-warm-pool", version: "1" },
+};
 
 /**
  * Keeps the warm pool full (docs/architecture.md#warm-pool): spares started without a key,
@@ -73,6 +85,22 @@ export class SpareRefill {
     await this.#running;
   }
 
+  /**
+   * One keyless MCP exchange before the spare is pooled (initialize, tools/list, DELETE), so the
+   * server has loaded and compiled its request path before a user's first call: a fresh
+   * process answers its first requests several times slower (bench/src/pool.mjs). Best effort.
+   */
+  async #warmUp(backend: Backend): Promise<void> {
+    const endpoint = { url: backend.endpoint, timeoutMs: 10_000 };
+    try {
+      const session = await initializeMcpSession(endpoint, WARM_UP_INITIALIZE);
+      await requestMcp(endpoint, session, "tools/list", {});
+      await endMcpSession(endpoint, session);
+    } catch (error) {
+      this.deps.logger.warn({ err: (error as Error).message }, "warm pool: warming a spare up failed");
+    }
+  }
+
   async #fill(): Promise<void> {
     const { config, store, driver, logger, metrics } = this.deps;
     const ttlMs = config.BACKEND_READY_TIMEOUT_MS + 30_000;
@@ -83,6 +111,7 @@ export class SpareRefill {
       if (!ticket) return;
       try {
         const backend = await driver.ensure({ userId: spareUserId(), apiKey: "" });
+        await this.#warmUp(backend);
         const spare = { ...backend, createdAt: Date.now() };
         if (await store.warmPool.add(ticket, spare, config.WARM_POOL_SIZE)) {
           metrics.sparesStarted.inc();
