@@ -42,6 +42,7 @@ export class SpareRefill {
   #running: Promise<void> | null = null;
   #timer: NodeJS.Timeout | undefined;
   #soon: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(private readonly deps: WarmPoolDeps) {
     // An image that reads its key only at start cannot serve a user it was not started for.
@@ -71,14 +72,16 @@ export class SpareRefill {
 
   /** Starts spares until the pool (or MAX_BACKENDS) is full; one round at a time per replica. */
   refill(): Promise<void> {
-    if (!this.enabled) return Promise.resolve();
+    if (!this.enabled || this.#closed) return Promise.resolve();
     this.#running ??= Promise.all(Array.from({ length: PARALLEL_STARTS }, () => this.#fill())).then(() => {
       this.#running = null;
     });
     return this.#running;
   }
 
+  /** Stops refilling; resolves once the starts under way are pooled (or removed). */
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#timer);
     clearTimeout(this.#soon);
     this.#timer = undefined;
@@ -104,7 +107,7 @@ export class SpareRefill {
   async #fill(): Promise<void> {
     const { config, store, driver, logger, metrics } = this.deps;
     const ttlMs = config.BACKEND_READY_TIMEOUT_MS + 30_000;
-    for (;;) {
+    while (!this.#closed) {
       const ticket = await store.warmPool
         .reserveStart(config.WARM_POOL_SIZE, config.MAX_BACKENDS, ttlMs)
         .catch((error: Error) => void logger.warn({ err: error.message }, "warm pool: cannot reserve a start"));
