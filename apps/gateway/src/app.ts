@@ -7,6 +7,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { Broker } from "./broker.js";
+import { BusyUsers } from "./busy-users.js";
 import type { GatewayConfig } from "./config.js";
 import { type GatewayEnv, requestHeader } from "./env.js";
 import { errorAnswerBody, GatewayError, toGatewayError } from "./errors.js";
@@ -15,6 +16,7 @@ import { createMetrics, type Metrics } from "./metrics.js";
 import { authenticate } from "./middleware/auth.js";
 import { mcpRoutes } from "./routes/mcp.js";
 import { tracedStore, traceRequests } from "./tracing.js";
+import { SpareRefill } from "./warm-pool.js";
 
 export interface AppDeps {
   config: GatewayConfig;
@@ -29,6 +31,8 @@ export interface AppDeps {
 
 export interface GatewayApp {
   app: Hono<GatewayEnv>;
+  /** The warm pool's refill: `start` it once the gateway serves, `close` it on shutdown. */
+  spares: SpareRefill;
   metrics: Metrics;
   dispatcher: Dispatcher;
 }
@@ -52,7 +56,17 @@ export function createApp(deps: AppDeps): GatewayApp {
   const store = tracedStore(deps.store);
   const metrics = deps.metrics ?? createMetrics(store, logger);
   const dispatcher = deps.dispatcher ?? createDispatcher();
-  const broker = new Broker({ config, store, driver, dispatcher, metrics, instanceId: randomUUID().slice(0, 8) });
+  const spares = new SpareRefill({ config, store, driver, metrics, logger });
+  const broker = new Broker({
+    config,
+    store,
+    driver,
+    dispatcher,
+    metrics,
+    spares,
+    instanceId: randomUUID().slice(0, 8),
+  });
+  const busy = new BusyUsers(store, logger, config.RECLAIM_MIN_IDLE_SECONDS > 0);
   const app = new Hono<GatewayEnv>();
 
   app.use(async (c, next) => {
@@ -109,7 +123,7 @@ export function createApp(deps: AppDeps): GatewayApp {
     await next();
   });
   app.use("/mcp", authenticate(config, store));
-  app.route("/", mcpRoutes({ config, broker, store }));
+  app.route("/", mcpRoutes({ config, broker, store, busy }));
 
   // The one place errors become answers: errors.ts's table gives status, JSON-RPC code, headers.
   const answer = (c: Context<GatewayEnv>, error: GatewayError) =>
@@ -124,5 +138,5 @@ export function createApp(deps: AppDeps): GatewayApp {
     return answer(c, known);
   });
 
-  return { app, metrics, dispatcher };
+  return { app, metrics, dispatcher, spares };
 }
