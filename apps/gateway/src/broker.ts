@@ -19,6 +19,7 @@ import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
 import { ClientSessions } from "./sessions/client-sessions.js";
 import { discoverAnswer } from "./sessions/discover.js";
 import { type ModernBridge, UpstreamSessions } from "./upstream-sessions.js";
+import type { SpareRefill } from "./warm-pool.js";
 
 export interface BrokerDeps {
   config: GatewayConfig;
@@ -28,6 +29,8 @@ export interface BrokerDeps {
   metrics: Metrics;
   /** Distinguishes this replica's minted request ids from every other replica's. */
   instanceId: string;
+  /** The warm pool's refill, for Backends (warm-pool.ts). */
+  spares?: SpareRefill;
 }
 
 /** A POST /mcp the route has read and checked. */

@@ -96,12 +96,14 @@ export async function startGateway(
   server.server.prependListener("request", (_request, response) => {
     if (draining) response.setHeader("connection", "close");
   });
+  gateway.spares.start();
   const drain = async () => {
     draining = true;
     await new Promise((resolve) => setTimeout(resolve, config.DRAIN_SECONDS * 1000));
   };
 
   const close = async () => {
+    await gateway.spares.close();
     await server.close(config.SHUTDOWN_TIMEOUT_MS);
     await gateway.dispatcher
       .close()

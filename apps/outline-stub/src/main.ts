@@ -28,7 +28,10 @@ await runService({
       host: config.HOST,
       tools: config.STUB_TOOLS,
     });
-    log.info({ port: stub.port, key: fingerprint(config.OUTLINE_API_KEY) }, "outline-stub listening");
+    log.info(
+      { port: stub.port, key: config.OUTLINE_API_KEY ? fingerprint(config.OUTLINE_API_KEY) : null },
+      "outline-stub listening",
+    );
     return stub;
   },
   stopping: (stub) => ({ message: "shutting down: ending sessions", fields: { sessions: stub.sessions.size } }),
