@@ -5,6 +5,18 @@ export {
   HARDENING,
   LABELS,
 } from "./backend-container.js";
+export {
+  candidateSubnets,
+  closeBackendConnections,
+  inCidr,
+  isPoolSubnet,
+  networkCreateBody,
+  PEER_LABEL,
+  PER_USER_NETWORK,
+  parseCidr,
+  SUBNET_POOL_DEFAULTS,
+  type SubnetPool,
+} from "./backend-network.js";
 export { DockerDriver, type DockerDriverOptions } from "./docker-driver.js";
 export {
   type Backend,
@@ -36,6 +48,7 @@ export {
   requestMcp,
   UpstreamInitializeError,
 } from "./mcp-client.js";
+export { checkNetworkCreate, isBrokerNetwork, isPeerContainer, networkMember } from "./network-policy.js";
 export { ProcessDriver, type ProcessDriverOptions } from "./process-driver.js";
 export { answersMcp, waitUntilReady } from "./readiness.js";
 export { SwarmDriver, type SwarmDriverOptions } from "./swarm-driver.js";
