@@ -79,6 +79,9 @@ describe("backend isolation on the compose stack", () => {
       BROKER_PORT: String(port),
       DASHBOARD_PORT: String(dashboard),
       BACKEND_PULL: "false",
+      // The last test waits for a sweep to remove a network whose server is gone.
+      REAP_INTERVAL_SECONDS: "2",
+      ORPHAN_GRACE_SECONDS: "0",
     };
     url = `http://127.0.0.1:${port}/mcp`;
     await run("bash", ["scripts/stack.sh", "up"], { cwd: root, env, timeout: 180_000 });
@@ -172,4 +175,23 @@ describe("backend isolation on the compose stack", () => {
     // And every call still reaches the user's own server.
     for (let i = 0; i < 6; i++) await backendOf("ol_api_iso_demo_user_a");
   }, 150_000);
+
+  it("removes a user's network through the reaper's guard once the user's server is gone", async () => {
+    const networks = await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } });
+    expect(networks).toHaveLength(2);
+    const [gone, kept] = networks as [Docker.NetworkInspectInfo, Docker.NetworkInspectInfo];
+    await docker.getContainer(gone.Name).remove({ force: true });
+    const started = performance.now();
+    await eventually(
+      async () =>
+        (await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } })).map((n) => n.Name),
+      { timeoutMs: 30_000, until: (names) => names.length === 1 },
+    );
+    expect(
+      (await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } })).map((n) => n.Name),
+    ).toEqual([kept.Name]);
+    console.log(
+      `the reaper removed the network of a removed server ${Math.round(performance.now() - started)} ms later`,
+    );
+  }, 60_000);
 });
