@@ -108,8 +108,9 @@ export async function startGateway(
   if (config.BACKEND_NETWORK === PER_USER_NETWORK) {
     // Backends must not reach /ready, /metrics or /mcp here (docs/architecture.md#trust-boundaries).
     server.server.prependListener("connection", closeBackendConnections(config.BACKEND_NETWORK_POOL));
-    // Replicas that start after backends did join their networks; until then a request for such
-    // a backend fails to resolve its name and recovery connects this replica (DockerDriver.ensure).
+    // A replica that starts after backends did joins their networks; /ready waits for it (the
+    // driver's ping). A network it still misses: the backend's name does not resolve, and
+    // recovery's `ensure` connects this replica.
     driver.prepare?.().catch((error: Error) => logger.warn({ err: error.message }, "joining backend networks failed"));
   }
   const drain = async () => {

@@ -66,6 +66,8 @@ export class DockerDriver implements ContainerDriver {
   readonly #options: typeof DRIVER_DEFAULTS & DockerDriverOptions;
   /** Set with `network: per-user`. */
   readonly #networks: DockerNetworks | undefined;
+  /** Settles once `prepare` has joined the existing backend networks (or failed to). */
+  #joining: Promise<void> | undefined;
 
   constructor(options: DockerDriverOptions = {}) {
     this.#options = { ...DRIVER_DEFAULTS, ...options };
@@ -86,6 +88,9 @@ export class DockerDriver implements ContainerDriver {
 
   async ping(): Promise<void> {
     await engine(() => this.docker.ping());
+    // Not ready before joining the backend networks that exist (prepare): until then its calls
+    // to those backends would fail to resolve them.
+    await this.#joining;
   }
 
   async ensure({ userId, apiKey }: EnsureRequest): Promise<Backend> {
@@ -171,8 +176,19 @@ export class DockerDriver implements ContainerDriver {
 
   /** With `per-user`: joins this process to the backend networks that exist already (start-up). */
   async prepare(): Promise<void> {
-    const joined = await this.#networks?.join();
-    if (joined) this.#options.log?.("info", "joined backend networks", { networks: joined });
+    if (!this.#networks) return;
+    const started = performance.now();
+    const joining = this.#networks.join();
+    // `ping` waits for it; a failure is reported here, once, and does not keep `ping` failing.
+    this.#joining = joining.then(
+      () => {},
+      () => {},
+    );
+    const joined = await joining.finally(() => {
+      this.#joining = undefined;
+    });
+    const ms = Math.round(performance.now() - started);
+    if (joined) this.#options.log?.("info", "joined backend networks", { networks: joined, ms });
   }
 
   /** With `per-user`: removes backend networks whose backend is gone (the reaper's sweep). */
