@@ -17,6 +17,7 @@ import type { Metrics } from "./metrics.js";
 import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
 import { ClientSessions } from "./sessions/client-sessions.js";
 import { UpstreamSessions } from "./upstream-sessions.js";
+import type { SpareRefill } from "./warm-pool.js";
 
 export interface BrokerDeps {
   config: GatewayConfig;
@@ -26,6 +27,8 @@ export interface BrokerDeps {
   metrics: Metrics;
   /** Distinguishes this replica's minted request ids from every other replica's. */
   instanceId: string;
+  /** The warm pool's refill, for Backends (warm-pool.ts). */
+  spares?: SpareRefill;
 }
 
 /** A POST /mcp the route has read and checked. */

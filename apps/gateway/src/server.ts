@@ -113,12 +113,14 @@ export async function startGateway(
     // recovery's `ensure` connects this replica.
     driver.prepare?.().catch((error: Error) => logger.warn({ err: error.message }, "joining backend networks failed"));
   }
+  gateway.spares.start();
   const drain = async () => {
     draining = true;
     await new Promise((resolve) => setTimeout(resolve, config.DRAIN_SECONDS * 1000));
   };
 
   const close = async () => {
+    await gateway.spares.close();
     await server.close(config.SHUTDOWN_TIMEOUT_MS);
     await gateway.dispatcher
       .close()

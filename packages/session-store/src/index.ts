@@ -14,3 +14,4 @@ export type {
   RouteState,
   UnroutedMark,
 } from "./types.js";
+export type { Spare, WarmPool } from "./warm-pool.js";

@@ -21,6 +21,10 @@ export interface StoreScripts {
   usePooled(...args: (string | number)[]): Promise<[string, string[], string[]]>;
   reserveBackend(...args: (string | number)[]): Promise<number>;
   capSessions(...args: (string | number)[]): Promise<string[]>;
+  reclaimRoute(...args: (string | number)[]): Promise<string[]>;
+  reserveSpare(...args: (string | number)[]): Promise<number>;
+  addSpare(...args: (string | number)[]): Promise<number>;
+  claimSpare(...args: (string | number)[]): Promise<string | null>;
 }
 
 const luaDir = new URL("./lua/", import.meta.url);
