@@ -99,14 +99,14 @@ describe("backend isolation on the compose stack", () => {
     const [a, b] = [await backendOf("ol_api_iso_demo_user_a"), await backendOf("ol_api_iso_demo_user_b")];
     expect(a.key).not.toBe(b.key);
 
+    // The two users' servers and the warm pool's spares (Compose keeps WARM_POOL_SIZE=2): every
+    // one alone on the network of its own name, with a subnet from the pool.
     const backends = await docker.listContainers({ filters: { label: [`mcp-broker.deployment=${deployment}`] } });
-    expect(backends).toHaveLength(2);
-    const [infoA, infoB] = await Promise.all(backends.map((c) => docker.getContainer(c.Id).inspect()));
-    if (!infoA || !infoB) throw new Error("two backends expected");
-    const [nameA, nameB] = [infoA.Name.slice(1), infoB.Name.slice(1)];
-    // Each alone on the network of its own name, with a subnet from the pool.
-    expect(Object.keys(infoA.NetworkSettings.Networks)).toEqual([nameA]);
-    expect(Object.keys(infoB.NetworkSettings.Networks)).toEqual([nameB]);
+    expect(backends.length).toBeGreaterThanOrEqual(2);
+    const infos = await Promise.all(backends.map((c) => docker.getContainer(c.Id).inspect()));
+    for (const info of infos) expect(Object.keys(info.NetworkSettings.Networks)).toEqual([info.Name.slice(1)]);
+    const [infoA, ...others] = infos as [Docker.ContainerInspectInfo, ...Docker.ContainerInspectInfo[]];
+    const nameA = infoA.Name.slice(1);
     expect(addressOn(infoA, nameA)).toMatch(/^10\.213\./);
 
     const inspectService = async (name: string) =>
@@ -117,8 +117,13 @@ describe("backend isolation on the compose stack", () => {
     expect(gateways).toHaveLength(2);
 
     const targets: ReadonlyArray<readonly [string, "tcp" | "http", string, number]> = [
-      ["user B's server (its address)", "tcp", addressOn(infoB, nameB), 3000],
-      ["user B's server (its name)", "tcp", nameB, 3000],
+      ...others.flatMap((other) => {
+        const name = other.Name.slice(1);
+        return [
+          [`another server ${name} (its address)`, "tcp", addressOn(other, name), 3000] as const,
+          [`another server ${name} (its name)`, "tcp", name, 3000] as const,
+        ];
+      }),
       ...(redis ?? []).flatMap((r) => addressesOf(r).map(([n, ip]) => [`Redis on ${n}`, "tcp", ip, 6379] as const)),
       ...[...(guards ?? []), ...(reaperGuards ?? [])].flatMap((g) =>
         addressesOf(g).map(([n, ip]) => [`engine guard ${g.Name} on ${n}`, "tcp", ip, 2375] as const),
@@ -130,10 +135,14 @@ describe("backend isolation on the compose stack", () => {
         addressesOf(r).map(([n, ip]) => [`reaper dashboard on ${n}`, "http", ip, 3001] as const),
       ),
     ];
-    for (const [target, mode, host, port] of targets) {
-      const result = await probe(nameA, mode, host, port);
-      results.push({ target: `${target} ${host}:${port}`, ...result });
-    }
+    // All at once: each probe gives up after 2 s on its own.
+    const probed = await Promise.all(
+      targets.map(async ([target, mode, host, port]) => ({
+        target: `${target} ${host}:${port}`,
+        ...(await probe(nameA, mode, host, port)),
+      })),
+    );
+    results.push(...probed);
     for (const result of results) {
       expect({ target: result.target, reached: /^(connected|answered)/.test(result.outcome) }).toEqual({
         target: result.target,
@@ -159,7 +168,7 @@ describe("backend isolation on the compose stack", () => {
     const added = (await service("gateway")).find((c) => !before.has(c.Id));
     if (!added) throw new Error("no new gateway replica");
     const networks = await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } });
-    expect(networks).toHaveLength(2);
+    expect(networks.length).toBeGreaterThanOrEqual(2);
     await eventually(
       async () => {
         const joined = await Promise.all(
@@ -170,26 +179,22 @@ describe("backend isolation on the compose stack", () => {
       { timeoutMs: 30_000 },
     );
     console.log(
-      `a gateway replica added later joined 2 backend networks ${Math.round(performance.now() - started)} ms after scale began`,
+      `a gateway replica added later joined ${networks.length} backend networks ${Math.round(performance.now() - started)} ms after scale began`,
     );
     // And every call still reaches the user's own server.
     for (let i = 0; i < 6; i++) await backendOf("ol_api_iso_demo_user_a");
   }, 150_000);
 
-  it("removes a user's network through the reaper's guard once the user's server is gone", async () => {
-    const networks = await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } });
-    expect(networks).toHaveLength(2);
-    const [gone, kept] = networks as [Docker.NetworkInspectInfo, Docker.NetworkInspectInfo];
-    await docker.getContainer(gone.Name).remove({ force: true });
+  it("removes a server's network through the reaper's guard once the server is gone", async () => {
+    const names = async () =>
+      (await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } })).map((n) => n.Name);
+    const [gone, ...kept] = await names();
+    if (!gone) throw new Error("no backend network");
+    await docker.getContainer(gone).remove({ force: true });
     const started = performance.now();
-    await eventually(
-      async () =>
-        (await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } })).map((n) => n.Name),
-      { timeoutMs: 30_000, until: (names) => names.length === 1 },
-    );
-    expect(
-      (await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } })).map((n) => n.Name),
-    ).toEqual([kept.Name]);
+    const left = await eventually(names, { timeoutMs: 30_000, until: (now) => !now.includes(gone) });
+    // The others stay (the warm pool may have added one meanwhile).
+    expect(kept.every((name) => left.includes(name))).toBe(true);
     console.log(
       `the reaper removed the network of a removed server ${Math.round(performance.now() - started)} ms later`,
     );
