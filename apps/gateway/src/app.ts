@@ -30,6 +30,8 @@ export interface GatewayApp {
   app: Hono<GatewayEnv>;
   metrics: Metrics;
   dispatcher: Dispatcher;
+  /** Ends what the app holds open beyond requests: relayed server-to-client streams. */
+  close(): Promise<void>;
 }
 
 // OAuth discovery: answering these 404 (never `{}`) makes MCP clients stop probing for OAuth
@@ -49,7 +51,8 @@ export function createApp(deps: AppDeps): GatewayApp {
   const { config, store, driver, logger } = deps;
   const metrics = deps.metrics ?? createMetrics(store, logger);
   const dispatcher = deps.dispatcher ?? createDispatcher();
-  const broker = new Broker({ config, store, driver, dispatcher, metrics, instanceId: randomUUID().slice(0, 8) });
+  const instanceId = randomUUID().slice(0, 8);
+  const broker = new Broker({ config, store, driver, dispatcher, metrics, instanceId, logger });
   const app = new Hono<GatewayEnv>();
 
   app.use(async (c, next) => {
@@ -120,5 +123,5 @@ export function createApp(deps: AppDeps): GatewayApp {
     return answer(c, known);
   });
 
-  return { app, metrics, dispatcher };
+  return { app, metrics, dispatcher, close: () => broker.close() };
 }

@@ -1,5 +1,13 @@
 export type { EventCounts } from "./activity.js";
 export { LockTimeoutError, StoreError, StoreUnavailableError } from "./errors.js";
+export {
+  EventRelays,
+  type RelayBounds,
+  type RelayCursor,
+  type RelayedEvent,
+  RelayReader,
+  type RelayState,
+} from "./event-relays.js";
 export type { LockOptions } from "./locks.js";
 export { createRedisClient } from "./redis-client.js";
 export type { Revival, RevivalOutcome, SessionLookup, SessionRecord, StateChange } from "./session-records.js";

@@ -2,6 +2,7 @@ import type { RedisTarget } from "@mcp-broker/service-runtime";
 import type { Redis, RedisOptions } from "ioredis";
 import { Activity, type EventCounts } from "./activity.js";
 import { AuthVerdicts } from "./auth-verdicts.js";
+import { EventRelays } from "./event-relays.js";
 import { guard } from "./guard.js";
 import { keyspace } from "./keys.js";
 import { type LockOptions, UserLocks } from "./locks.js";
@@ -70,6 +71,8 @@ export class SessionStore {
   readonly #rateLimit: RateLimit;
   readonly #ipLimits: IpLimits;
   readonly #activity: Activity;
+  /** Server-to-client events of live sessions: see EventRelays. */
+  readonly relays: EventRelays;
 
   constructor(redis: Redis, options: SessionStoreOptions) {
     const keys = keyspace(options.prefix ?? "mcpb:");
@@ -87,6 +90,7 @@ export class SessionStore {
     });
     this.#ipLimits = new IpLimits(redis, keys);
     this.#activity = new Activity(redis, keys);
+    this.relays = new EventRelays(redis, keys, scripts, sessionKeyTtlMs);
     this.#rateLimit = new RateLimit(redis, keys, options.rateLimitPoints ?? 0, options.rateLimitWindowSeconds ?? 60);
   }
 
