@@ -1,5 +1,6 @@
 import type { EventRelays } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
+import type { Backends } from "../backends.js";
 import type { User } from "../env.js";
 import { GatewayError } from "../errors.js";
 import type { ClientGone } from "../forward/client-request.js";
@@ -35,9 +36,11 @@ export class SessionRelay {
   readonly #upstream: UpstreamStreams;
   readonly #clients: ClientStreams;
   readonly #relays: EventRelays;
+  readonly #backends: Backends;
 
   constructor(deps: UpstreamStreamsDeps & ClientStreamsDeps) {
     this.#relays = deps.store.relays;
+    this.#backends = deps.backends;
     this.#upstream = new UpstreamStreams(deps);
     this.#clients = new ClientStreams(deps);
   }
@@ -66,6 +69,9 @@ export class SessionRelay {
     if (outcome === "refused" || (outcome !== "open" && state.refused !== null)) {
       throw new GatewayError("NO_STREAM", "The MCP server offers no stream for this session");
     }
+    // Not opened yet (a former holder's GET still open upstream: 409) is retried in the
+    // background while the client listens; a server that is gone is not (a listener never starts one).
+    if (outcome === "failed" && !(await this.#serverRuns(user))) throw new GatewayError("NO_STREAM");
     const after = lastEventId ?? state.delivered ?? "0-0";
     const onTick = () => {
       this.#upstream.hold(user, log, sessionId, true).catch(() => {});
@@ -83,6 +89,11 @@ export class SessionRelay {
   /** Shutdown: held streams given up (leases released), client streams ended so clients resume elsewhere. */
   async close(): Promise<void> {
     await Promise.all([this.#upstream.close(), this.#clients.close()]);
+  }
+
+  async #serverRuns(user: User): Promise<boolean> {
+    const route = await this.#backends.running(user);
+    return route !== null && (await this.#backends.isAlive(route));
   }
 
   #held(user: User, log: Logger, sessionId: string): Promise<HoldOutcome> {

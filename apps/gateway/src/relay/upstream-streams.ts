@@ -33,8 +33,14 @@ export interface UpstreamStreamsDeps {
 
 interface Held {
   abort: AbortController;
-  ready: Promise<HoldOutcome>;
+  /** The last connect's outcome; undefined until the first has one. */
+  outcome: HoldOutcome | undefined;
+  first: Promise<HoldOutcome>;
+  /** Settles when the holder has stopped and given the lease up. */
+  done: Promise<void>;
 }
+
+const outcomeOf = (held: Held) => (held.outcome ? Promise.resolve(held.outcome) : held.first);
 
 /** Consecutive failed connects before the holder gives the session up (the next request takes it again). */
 const MAX_FAILURES = 5;
@@ -62,7 +68,7 @@ export class UpstreamStreams {
   hold(user: User, log: Logger, sessionId: string, recheck = false): Promise<HoldOutcome> {
     const key = `${user.id}:${sessionId}`;
     const held = this.#held.get(key);
-    if (held) return held.ready;
+    if (held) return outcomeOf(held);
     if (this.#closed) return Promise.resolve("elsewhere");
     if (this.#held.size >= this.deps.config.RELAY_MAX_HELD) return Promise.resolve("full");
     const checked = this.#checked.get(key) ?? 0;
@@ -81,7 +87,7 @@ export class UpstreamStreams {
     this.#closed = true;
     const held = [...this.#held.values()];
     for (const entry of held) entry.abort.abort();
-    await Promise.allSettled(held.map((entry) => entry.ready));
+    await Promise.allSettled(held.map((entry) => entry.done));
   }
 
   get size(): number {
@@ -97,15 +103,20 @@ export class UpstreamStreams {
     });
     // Another request of this session may have taken it on this replica meanwhile.
     const again = this.#held.get(key);
-    if (again) return again.ready;
+    if (again) return outcomeOf(again);
     if (!taken) return "elsewhere";
     this.#checked.delete(key);
-    const abort = new AbortController();
-    let settle: (outcome: HoldOutcome) => void = () => {};
-    const ready = new Promise<HoldOutcome>((resolve) => {
-      settle = resolve;
+    let resolveFirst: (outcome: HoldOutcome) => void = () => {};
+    const first = new Promise<HoldOutcome>((resolve) => {
+      resolveFirst = resolve;
     });
-    this.#held.set(key, { abort, ready });
+    const held: Held = { abort: new AbortController(), outcome: undefined, first, done: Promise.resolve() };
+    const abort = held.abort;
+    const settle = (outcome: HoldOutcome) => {
+      held.outcome = outcome;
+      resolveFirst(outcome);
+    };
+    this.#held.set(key, held);
     this.#gauge();
     const renew = setInterval(() => {
       relays.renew(user.id, sessionId, owner, config.RELAY_LEASE_MS).then(
@@ -115,7 +126,7 @@ export class UpstreamStreams {
         (error: Error) => log.warn({ err: error.message }, "could not renew the relay lease"),
       );
     }, config.RELAY_LEASE_MS / 3);
-    this.#run(user, log, sessionId, abort.signal, settle)
+    held.done = this.#run(user, log, sessionId, abort.signal, settle)
       .catch((error: Error) => log.warn({ err: error.message }, "relay of the upstream stream failed"))
       .finally(async () => {
         clearInterval(renew);
@@ -125,7 +136,7 @@ export class UpstreamStreams {
         await relays.release(user.id, sessionId, owner).catch(() => {});
         log.info({ session: sessionId.slice(0, 8) }, "upstream stream released");
       });
-    return ready;
+    return first;
   }
 
   /** Connects, relays until the stream ends, reconnects; stops when the session or its server is gone. */
@@ -148,6 +159,7 @@ export class UpstreamStreams {
       const resumeFrom = state.upstream === session.upstreamSessionId ? state.upstreamEvent : null;
       const outcome = await this.#relayOnce(user, log, sessionId, session, route.endpoint, resumeFrom, signal, settle);
       if (outcome === "refused" || outcome === "lost") return;
+      settle("failed"); // not open until the next connect says otherwise
       failures = outcome === "ended" ? 0 : failures + 1;
       await sleep(Math.min(250 * 2 ** failures, 5000), undefined, { signal }).catch(() => {});
     }
@@ -180,6 +192,7 @@ export class UpstreamStreams {
       response = await request(endpoint, { dispatcher, method: "GET", headers, signal, ...timeouts });
     } catch (error) {
       if (!signal.aborted) log.info({ err: (error as Error).message }, "upstream stream did not open");
+      settle("failed");
       return "failed";
     }
     if (response.statusCode === 405) {
@@ -194,6 +207,7 @@ export class UpstreamStreams {
       // 404/400: the upstream session is gone (the next request revives it); 409: another GET is
       // still open for it (a former holder's, until the server notices it closed).
       log.info({ status: response.statusCode }, "upstream refused the stream");
+      settle("failed");
       return "failed";
     }
     settle("open");
