@@ -44,6 +44,8 @@ const outcomeOf = (held: Held) => (held.outcome ? Promise.resolve(held.outcome) 
 
 /** Consecutive failed connects before the holder gives the session up (the next request takes it again). */
 const MAX_FAILURES = 5;
+/** Sessions whose lease this replica remembers finding taken. */
+const MAX_CHECKED = 100_000;
 
 /**
  * The upstream GET streams this replica holds for live sessions, relayed event by event into
@@ -73,7 +75,7 @@ export class UpstreamStreams {
     if (this.#held.size >= this.deps.config.RELAY_MAX_HELD) return Promise.resolve("full");
     const checked = this.#checked.get(key) ?? 0;
     if (!recheck && Date.now() - checked < this.deps.config.RELAY_LEASE_MS / 2) return Promise.resolve("elsewhere");
-    this.#checked.set(key, Date.now());
+    this.#remember(key);
     return this.#take(user, log, sessionId, key);
   }
 
@@ -88,10 +90,6 @@ export class UpstreamStreams {
     const held = [...this.#held.values()];
     for (const entry of held) entry.abort.abort();
     await Promise.allSettled(held.map((entry) => entry.done));
-  }
-
-  get size(): number {
-    return this.#held.size;
   }
 
   async #take(user: User, log: Logger, sessionId: string, key: string): Promise<HoldOutcome> {
@@ -157,6 +155,8 @@ export class UpstreamStreams {
       if (!route) return; // a listener never starts (or keeps alive) a server
       const state = await store.relays.state(user.id, sessionId);
       const resumeFrom = state.upstream === session.upstreamSessionId ? state.upstreamEvent : null;
+      // A server that refused a stream before (405) may offer one after a restart or upgrade.
+      if (state.refused !== null) await store.relays.markRefused(user.id, sessionId, null);
       const outcome = await this.#relayOnce(user, log, sessionId, session, route.endpoint, resumeFrom, signal, settle);
       if (outcome === "refused" || outcome === "lost") return;
       settle("failed"); // not open until the next connect says otherwise
@@ -257,6 +257,13 @@ export class UpstreamStreams {
       if (!signal.aborted) log.info({ err: (error as Error).message }, "upstream stream broke");
       return "failed";
     }
+  }
+
+  /** Bounded like a cache: the oldest check goes first (it would be repeated anyway). */
+  #remember(key: string): void {
+    this.#checked.delete(key);
+    this.#checked.set(key, Date.now());
+    if (this.#checked.size > MAX_CHECKED) this.#checked.delete(this.#checked.keys().next().value as string);
   }
 
   #gauge(): void {
