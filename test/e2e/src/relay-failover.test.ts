@@ -82,34 +82,46 @@ describe("a session's GET stream when its replica dies", () => {
     await stack("down", "-v").catch(() => {});
   }, 130_000);
 
-  it("delivers every notification exactly once across a kill of the replica serving the GET", async () => {
-    const apiKey = "ol_api_relay_failover_key";
+  /** A session as an SDK client opens it, and the replica that holds its upstream stream. */
+  const openSession = async (apiKey: string) => {
     const init = await post(INITIALIZE, { "X-Outline-API-Key": apiKey });
     expect(init.status).toBe(200);
     const headers = { "X-Outline-API-Key": apiKey, "Mcp-Session-Id": init.headers.get("mcp-session-id") as string };
     expect((await post({ jsonrpc: "2.0", method: "notifications/initialized" }, headers)).status).toBe(202);
     const [holder] = await eventually(() => withStreams("upstream"), { until: (ids) => ids.length === 1 });
-
-    // The balancer takes turns: open GETs until one lands on the replica that does not hold the stream.
-    let stream: EventStream | undefined;
-    let serving: string | undefined;
-    for (let attempt = 0; attempt < 6 && !serving; attempt++) {
-      stream = await openEventStream(url, headers);
+    return { headers, holder: holder as string };
+  };
+  /** The balancer takes turns: GETs are opened until one lands on the replica that does not hold the stream. */
+  const listenOnOther = async (headers: Record<string, string>, holder: string) => {
+    for (let attempt = 0; attempt < 6; attempt++) {
+      const stream = await openEventStream(url, headers);
       expect(stream.status).toBe(200);
       const [id] = await eventually(() => withStreams("client"), { until: (ids) => ids.length === 1 });
-      if (id !== holder) serving = id;
-      else {
-        stream.close();
-        await eventually(() => withStreams("client"), { until: (ids) => ids.length === 0 });
-      }
+      if (id !== holder) return { stream, serving: id as string };
+      stream.close();
+      await eventually(() => withStreams("client"), { until: (ids) => ids.length === 0 });
     }
-    if (!stream || !serving) throw new Error("no GET landed on the replica that does not hold the stream");
-
+    throw new Error("no GET landed on the replica that does not hold the stream");
+  };
+  const notify = async (headers: Record<string, string>, count: number, series: string) => {
     const call = { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "notify_later", arguments: {} } };
-    call.params.arguments = { count: NOTIFICATIONS, interval_ms: 100, series: "failover" };
+    call.params.arguments = { count, interval_ms: 100, series };
     expect((await post(call, headers)).status).toBe(200);
+  };
+  const seqsOf = (streams: EventStream[], series: string) =>
+    streams.flatMap((each) =>
+      each.events
+        .map((event) => JSON.parse(event.data).params.data as { series: string; seq: number })
+        .filter((data) => data.series === series)
+        .map((data) => data.seq),
+    );
+
+  it("delivers every notification exactly once across a kill of the replica serving the GET", async () => {
+    const { headers, holder } = await openSession("ol_api_relay_failover_key");
+    const { stream, serving } = await listenOnOther(headers, holder);
+    await notify(headers, NOTIFICATIONS, "failover");
     const streams: EventStream[] = [stream];
-    await eventually(() => stream?.events.length ?? 0, { timeoutMs: 20_000, until: (count) => count >= 10 });
+    await eventually(() => stream.events.length, { timeoutMs: 20_000, until: (count) => count >= 10 });
     await run("docker", ["kill", serving]);
     // A client notices a dead connection by its end, or else by the keep-alives that stop coming.
     await Promise.race([stream.ended, sleep(20_000)]);
@@ -151,5 +163,44 @@ describe("a session's GET stream when its replica dies", () => {
     expect(missing).toEqual([]);
     expect(duplicates).toEqual([]);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+
+    // The client's DELETE ends the session: its upstream stream is let go, wherever it was held.
+    const ended = await fetch(url, { method: "DELETE", headers });
+    expect(ended.status).toBe(200);
+    await eventually(() => withStreams("upstream"), { timeoutMs: 20_000, until: (ids) => ids.length === 0 });
+  }, 120_000);
+
+  it("hands the upstream stream to the surviving replica when its holder is killed", async () => {
+    // The replica killed above comes back (the stack's restart policy does not restart a kill).
+    const stopped = await docker.listContainers({
+      all: true,
+      filters: { label: [`com.docker.compose.project=${project}`, "com.docker.compose.service=gateway"] },
+    });
+    for (const replica of stopped.filter((each) => each.State !== "running"))
+      await run("docker", ["start", replica.Id]);
+    await eventually(
+      async () => (await Promise.all((await replicas()).map((r) => relayStreams(r.Id, "client")))).length,
+      {
+        timeoutMs: 30_000,
+        until: (count) => count === 2,
+      },
+    );
+    const { headers, holder } = await openSession("ol_api_relay_holder_key");
+    const { stream, serving } = await listenOnOther(headers, holder);
+    const killedAt = Date.now();
+    await run("docker", ["kill", holder]);
+    // The GET's replica checks every half lease (RELAY_LEASE_MS 6 s) and takes the lapsed lease.
+    await eventually(() => relayStreams(serving, "upstream"), { timeoutMs: 30_000, until: (count) => count === 1 });
+    const tookOverMs = Date.now() - killedAt;
+    await notify(headers, 20, "after");
+    await eventually(() => seqsOf([stream], "after").length, { timeoutMs: 20_000, until: (count) => count >= 20 });
+    await sleep(500);
+    stream.close();
+    const seqs = seqsOf([stream], "after");
+    console.log(
+      `relay across a holder kill: upstream stream taken over by ${serving.slice(0, 12)} ${tookOverMs} ms after the kill; ` +
+        `${seqs.length} of 20 later notifications received on the open GET`,
+    );
+    expect(seqs).toEqual(Array.from({ length: 20 }, (_, index) => index + 1));
   }, 120_000);
 });
