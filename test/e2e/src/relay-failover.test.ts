@@ -45,11 +45,19 @@ describe("a session's GET stream when its replica dies", () => {
     const metrics = await (await fetch(`http://${address}:8080/metrics`)).text();
     return Number(new RegExp(`^mcpb_relay_streams\\{kind="${kind}"\\} (\\d+)`, "m").exec(metrics)?.[1] ?? 0);
   };
-  const withStreams = async (kind: "upstream" | "client") => {
+  /** Each running replica's `mcpb_relay_streams{kind}`, by container id. */
+  const counts = async (kind: "upstream" | "client") => {
     const all = await replicas();
-    const counts = await Promise.all(all.map((replica) => relayStreams(replica.Id, kind)));
-    return all.filter((_, index) => (counts[index] ?? 0) > 0).map((replica) => replica.Id);
+    const values = await Promise.all(all.map((replica) => relayStreams(replica.Id, kind)));
+    return new Map(all.map((replica, index) => [replica.Id, values[index] ?? 0]));
   };
+  /** The replicas whose count of `kind` streams differs from `before`. */
+  const changed = async (kind: "upstream" | "client", before: Map<string, number>) => {
+    const now = await counts(kind);
+    return [...now].filter(([id, count]) => count !== (before.get(id) ?? 0)).map(([id]) => id);
+  };
+  const withStreams = async (kind: "upstream" | "client") =>
+    [...(await counts(kind))].filter(([, count]) => count > 0).map(([id]) => id);
   const post = async (message: unknown, headers: Record<string, string>) => {
     const response = await fetch(url, {
       method: "POST",
@@ -84,22 +92,24 @@ describe("a session's GET stream when its replica dies", () => {
 
   /** A session as an SDK client opens it, and the replica that holds its upstream stream. */
   const openSession = async (apiKey: string) => {
+    const before = await counts("upstream");
     const init = await post(INITIALIZE, { "X-Outline-API-Key": apiKey });
     expect(init.status).toBe(200);
     const headers = { "X-Outline-API-Key": apiKey, "Mcp-Session-Id": init.headers.get("mcp-session-id") as string };
     expect((await post({ jsonrpc: "2.0", method: "notifications/initialized" }, headers)).status).toBe(202);
-    const [holder] = await eventually(() => withStreams("upstream"), { until: (ids) => ids.length === 1 });
+    const [holder] = await eventually(() => changed("upstream", before), { until: (ids) => ids.length === 1 });
     return { headers, holder: holder as string };
   };
   /** The balancer takes turns: GETs are opened until one lands on the replica that does not hold the stream. */
   const listenOnOther = async (headers: Record<string, string>, holder: string) => {
     for (let attempt = 0; attempt < 6; attempt++) {
+      const before = await counts("client");
       const stream = await openEventStream(url, headers);
       expect(stream.status).toBe(200);
-      const [id] = await eventually(() => withStreams("client"), { until: (ids) => ids.length === 1 });
+      const [id] = await eventually(() => changed("client", before), { until: (ids) => ids.length === 1 });
       if (id !== holder) return { stream, serving: id as string };
       stream.close();
-      await eventually(() => withStreams("client"), { until: (ids) => ids.length === 0 });
+      await eventually(() => changed("client", before), { until: (ids) => ids.length === 0 });
     }
     throw new Error("no GET landed on the replica that does not hold the stream");
   };
@@ -184,6 +194,9 @@ describe("a session's GET stream when its replica dies", () => {
         timeoutMs: 30_000,
         until: (count) => count === 2,
       },
+    );
+    console.log(
+      `streams before: client ${JSON.stringify([...(await counts("client")).values()])}, upstream ${JSON.stringify([...(await counts("upstream")).values()])}`,
     );
     const { headers, holder } = await openSession("ol_api_relay_holder_key");
     const { stream, serving } = await listenOnOther(headers, holder);

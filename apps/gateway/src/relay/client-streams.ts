@@ -65,7 +65,7 @@ export class ClientStreams {
     sessionId: string,
     after: string,
     onTick: () => void,
-    gone: { once(event: "abort", listener: () => void): unknown },
+    gone: { aborted: boolean; once(event: "abort", listener: () => void): unknown },
   ): ReadableStream<Uint8Array> {
     let subscription: Subscription | undefined;
     const strategy = new ByteLengthQueuingStrategy({ highWaterMark: this.deps.config.RELAY_MAX_BYTES });
@@ -77,6 +77,11 @@ export class ClientStreams {
           // The resumption point from the first byte: a client whose stream breaks before any
           // event resumes here, not from whatever the session's next GET would start at.
           controller.enqueue(encoder.encode(`retry: 1000\nid: ${after}\ndata:\n\n`));
+          // Gone while the GET was being set up: nothing will ever read or cancel this stream.
+          if (gone.aborted) {
+            controller.close();
+            return;
+          }
           this.#subscriptions.add(subscription);
           // The connection's close, not a failed write, ends the subscription: nothing is
           // counted as delivered to a client that has left.
