@@ -43,8 +43,10 @@ describe("gateway /mcp with the real SDK client, real Redis and real containers"
     expect(client.getServerVersion()?.name).toBe("outline-stub");
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual([
+      "ask_sampling",
       "create_document",
       "echo",
+      "notify_later",
       "read_document",
       "search_documents",
       "slow_task",
