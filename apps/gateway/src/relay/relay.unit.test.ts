@@ -122,36 +122,38 @@ describe("server-to-client relay", () => {
     ]);
   });
 
-  it("keeps at most RELAY_MAX_EVENTS events and RELAY_MAX_BYTES bytes per session", async () => {
-    const { gateway, open, relayed } = await setup({ RELAY_MAX_EVENTS: "10", RELAY_MAX_BYTES: "100000" });
+  /** Sends `count` notifications and reads the relay from its oldest entry once the last is in. */
+  async function sendAndReadKept(env: Record<string, string>, count: number) {
+    const { gateway, open, relayed } = await setup(env);
     const { headers, nonce } = await open();
-    await post(gateway.url, call(1, "notify_later", { count: 25, interval_ms: 0, series: "count" }), headers);
-    const all = await openEventStream(gateway.url, { ...headers, "Last-Event-ID": "0-0" });
-    await eventually(() => all.events.map((event) => seqOf(event.data)), { until: (seqs) => seqs.at(-1) === 25 });
-    all.close();
-    expect(await relayed(nonce)).toBe(10);
-    // Read from the oldest kept: the newest ten (the stream may have caught some earlier ones live).
-    const kept = await openEventStream(gateway.url, { ...headers, "Last-Event-ID": "0-0" });
-    await eventually(() => kept.events.length, { until: (count) => count === 10 });
-    kept.close();
-    expect(kept.events.map((event) => seqOf(event.data))).toEqual([16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
+    await post(gateway.url, call(1, "notify_later", { count, interval_ms: 0 }), headers);
+    const readAll = async () => {
+      const stream = await openEventStream(gateway.url, { ...headers, "Last-Event-ID": "0-0" });
+      await eventually(() => stream.events.at(-1), { until: (event) => !!event && seqOf(event.data) === count });
+      stream.close();
+      return stream.events;
+    };
+    await readAll(); // the last one is in (a live reader may have caught trimmed ones too)
+    const kept = await readAll();
+    return { kept, length: await relayed(nonce) };
+  }
+
+  it("keeps at most RELAY_MAX_EVENTS events per session, the newest", async () => {
+    const { kept, length } = await sendAndReadKept({ RELAY_MAX_EVENTS: "10", RELAY_MAX_BYTES: "100000" }, 25);
+    expect(length).toBe(10);
+    expect(kept.map((event) => seqOf(event.data))).toEqual([16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
   });
 
-  it("trims by bytes: the events kept fit RELAY_MAX_BYTES", async () => {
-    const { gateway, open, relayed } = await setup({ RELAY_MAX_EVENTS: "1000", RELAY_MAX_BYTES: "1000" });
-    const { headers, nonce } = await open();
-    await post(gateway.url, call(1, "notify_later", { count: 30, interval_ms: 0, series: "bytes" }), headers);
-    const all = await openEventStream(gateway.url, { ...headers, "Last-Event-ID": "0-0" });
-    await eventually(() => all.events.map((event) => seqOf(event.data)), { until: (seqs) => seqs.at(-1) === 30 });
-    all.close();
-    const kept = await openEventStream(gateway.url, { ...headers, "Last-Event-ID": "0-0" });
-    await eventually(() => kept.events.at(-1), { until: (event) => event !== undefined && seqOf(event.data) === 30 });
-    kept.close();
-    const bytes = kept.events.reduce((sum, event) => sum + Buffer.byteLength(event.data), 0);
-    console.log(`relay bytes bound: ${kept.events.length} of 30 events kept, ${bytes} bytes (bound 1000)`);
+  it("keeps at most RELAY_MAX_BYTES bytes of events per session, the newest", async () => {
+    const { kept, length } = await sendAndReadKept({ RELAY_MAX_EVENTS: "1000", RELAY_MAX_BYTES: "1000" }, 30);
+    const bytes = kept.reduce((sum, event) => sum + Buffer.byteLength(event.data), 0);
+    console.log(`relay bytes bound: ${kept.length} of 30 events kept, ${bytes} bytes (bound 1000)`);
     expect(bytes).toBeLessThanOrEqual(1000);
-    expect(kept.events.length).toBeLessThan(30);
-    expect(await relayed(nonce)).toBe(kept.events.length);
+    expect(kept.length).toBeLessThan(30);
+    expect(length).toBe(kept.length);
+    expect(kept.map((event) => seqOf(event.data))).toEqual(
+      Array.from({ length: kept.length }, (_, index) => 30 - kept.length + 1 + index),
+    );
   });
 
   it("another replica takes the upstream stream over when its holder goes, and the client's GET goes on", async () => {
