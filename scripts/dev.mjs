@@ -88,6 +88,7 @@ const env = {
   BACKEND_IMAGE: process.env.BACKEND_IMAGE ?? "mcp-broker/outline-stub:local",
   BACKEND_COMMAND: `${process.execPath} ${stub}`,
   BACKEND_PULL: "false",
+  WARM_POOL_SIZE: "2",
   AUTH_VERIFY_URL: authDemo.url.replace("/mcp", "/api/auth.info"),
   ...process.env,
   REDIS_URL: redisUrl,

@@ -20,6 +20,8 @@ fi
 export STACK_NAME=${STACK_NAME:-mcp-broker}
 export DEPLOYMENT_NAME=${DEPLOYMENT_NAME:-swarm}
 export BACKEND_NETWORK=${BACKEND_NETWORK:-mcp-broker-swarm-backends}
+# The warm pool is tested with the Docker and process drivers only: off on a swarm unless asked for.
+export WARM_POOL_SIZE=${WARM_POOL_SIZE:-0}
 port=${BROKER_PORT:-8080}
 # What `up` changed on the engine, for `down` to undo: one file per stack, outside the checkout
 # (another worktree's `down` of the same engine must find it too).

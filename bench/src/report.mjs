@@ -1,3 +1,4 @@
+import { poolRows } from "./pool.mjs";
 // The BENCHMARKS.md text for one run of bench/src/run.mjs.
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 export const pct = (values, p) =>
@@ -68,7 +69,7 @@ ${row("two gateways behind nginx", warm.twoGateways)}
 | ${cold.burst.length} new keys at once, across two gateways | ${fmt(median(cold.burst), 0)} | ${fmt(Math.max(...cold.burst), 0)} (p99 ${fmt(pct(cold.burst, 0.99), 0)}) | ${cold.burst.length} |
 
 - Cold start p50 / floor p50: **${fmt(coldP50 / floorP50, 2)}** (target ≤ 1.3: ${verdict(coldP50 / floorP50 <= 1.3)}).
-
+${results.pool ? `\n### Warm pool (\`bench/src/pool.mjs\`: a session-less \`tools/call\`, the first of a new key)\n\n${poolRows(results.pool)}\n` : ""}
 ## Reaper scale (sweep of idle sessions)
 
 | sessions stored | expired | sweep ms | Redis bytes per session |

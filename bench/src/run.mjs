@@ -8,6 +8,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { initialize, MCP_HEADERS, measure } from "./load.mjs";
+import { measurePool } from "./pool.mjs";
 import { renderReport } from "./report.mjs";
 import {
   docker,
@@ -139,6 +140,8 @@ async function main() {
   );
   results.cold = { gateway: gatewayCold, floor, burst };
   removeDeployment(deployment);
+  log("warm pool: first call of a new key, and a burst of new keys, without and with a pool");
+  results.pool = await measurePool({ redisUrl: redis.url, env, samples: P.coldSamples, burst: P.burst });
 
   // --- 4. reaper scale ----------------------------------------------------------------------
   log(`reaper: ${P.reap.join(" and ")} stored sessions, ${P.expired} of them expired`);

@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
-import { monitoringRoutes } from "@mcp-broker/service-runtime";
+import { monitoringRoutes, tracingOn } from "@mcp-broker/service-runtime";
 import type { SessionStore } from "@mcp-broker/session-store";
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { Broker } from "./broker.js";
+import { BusyUsers } from "./busy-users.js";
 import type { GatewayConfig } from "./config.js";
 import { type GatewayEnv, requestHeader } from "./env.js";
 import { errorAnswerBody, GatewayError, toGatewayError } from "./errors.js";
@@ -14,6 +15,8 @@ import { createDispatcher } from "./forward/upstream-call.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { authenticate } from "./middleware/auth.js";
 import { mcpRoutes } from "./routes/mcp.js";
+import { tracedStore, traceRequests } from "./tracing.js";
+import { SpareRefill } from "./warm-pool.js";
 
 export interface AppDeps {
   config: GatewayConfig;
@@ -28,6 +31,8 @@ export interface AppDeps {
 
 export interface GatewayApp {
   app: Hono<GatewayEnv>;
+  /** The warm pool's refill: `start` it once the gateway serves, `close` it on shutdown. */
+  spares: SpareRefill;
   metrics: Metrics;
   dispatcher: Dispatcher;
   /** Ends what the app holds open beyond requests: relayed server-to-client streams. */
@@ -48,11 +53,23 @@ const OAUTH_DISCOVERY = [
 
 /** Builds the gateway from its dependencies; no I/O happens until a request arrives. */
 export function createApp(deps: AppDeps): GatewayApp {
-  const { config, store, driver, logger } = deps;
+  const { config, driver, logger } = deps;
+  // With tracing on, every store call inside a traced request is a span (docs/architecture.md#tracing).
+  const store = tracedStore(deps.store);
   const metrics = deps.metrics ?? createMetrics(store, logger);
   const dispatcher = deps.dispatcher ?? createDispatcher();
-  const instanceId = randomUUID().slice(0, 8);
-  const broker = new Broker({ config, store, driver, dispatcher, metrics, instanceId, logger });
+  const spares = new SpareRefill({ config, store, driver, metrics, logger });
+  const broker = new Broker({
+    config,
+    store,
+    driver,
+    dispatcher,
+    metrics,
+    spares,
+    instanceId: randomUUID().slice(0, 8),
+    logger,
+  });
+  const busy = new BusyUsers(store, logger, config.RECLAIM_MIN_IDLE_SECONDS > 0);
   const app = new Hono<GatewayEnv>();
 
   app.use(async (c, next) => {
@@ -97,6 +114,7 @@ export function createApp(deps: AppDeps): GatewayApp {
     });
   }
 
+  if (tracingOn()) app.use("/mcp", traceRequests());
   app.use("/mcp", async (c, next) => {
     if (!["GET", "POST", "DELETE"].includes(c.req.method)) throw new GatewayError("METHOD_NOT_ALLOWED", c.req.method);
     const origin = requestHeader(c, "origin");
@@ -108,7 +126,7 @@ export function createApp(deps: AppDeps): GatewayApp {
     await next();
   });
   app.use("/mcp", authenticate(config, store));
-  app.route("/", mcpRoutes({ config, broker, store }));
+  app.route("/", mcpRoutes({ config, broker, store, busy }));
 
   // The one place errors become answers: errors.ts's table gives status, JSON-RPC code, headers.
   const answer = (c: Context<GatewayEnv>, error: GatewayError) =>
@@ -123,5 +141,5 @@ export function createApp(deps: AppDeps): GatewayApp {
     return answer(c, known);
   });
 
-  return { app, metrics, dispatcher, close: () => broker.close() };
+  return { app, metrics, dispatcher, spares, close: () => broker.close() };
 }

@@ -1,17 +1,24 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
-import type { LockOptions, Route, SessionStore } from "@mcp-broker/session-store";
+import { inSpan } from "@mcp-broker/service-runtime";
+import type { ClaimedRoute, LockOptions, Route, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config.js";
 import type { User } from "./env.js";
 import { GatewayError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
+import type { SpareRefill } from "./warm-pool.js";
 
 export interface BackendsDeps {
-  config: Pick<GatewayConfig, "BACKEND_READY_TIMEOUT_MS" | "MAX_BACKENDS" | "NEW_KEY_STARTS_PER_IP_PER_MINUTE">;
+  config: Pick<
+    GatewayConfig,
+    "BACKEND_READY_TIMEOUT_MS" | "MAX_BACKENDS" | "NEW_KEY_STARTS_PER_IP_PER_MINUTE" | "RECLAIM_MIN_IDLE_SECONDS"
+  >;
   store: SessionStore;
   driver: ContainerDriver;
   metrics: Metrics;
+  /** The warm pool; without one (or disabled) every new user waits for a start. */
+  spares?: SpareRefill | undefined;
 }
 
 /** When a lost connection's server is asked about again: at once, then after these pauses. */
@@ -50,9 +57,15 @@ export class Backends {
   async ensureLocked(user: User, log: Logger, stale?: Route): Promise<Route> {
     const current = await this.deps.store.getRoute(user.id);
     if (usable(current, stale)) return current;
-    await this.#admitStart(user);
+    await this.#admitNewKey(user);
+    const spare = await this.#claimSpare(user, log);
+    if (spare) return spare;
+    await this.#reserveSlot(user, log);
     const started = performance.now();
-    const backend = await this.deps.driver.ensure({ userId: user.id, apiKey: user.key }).catch(async (error) => {
+    const start = () => this.deps.driver.ensure({ userId: user.id, apiKey: user.key });
+    const backend = await inSpan("cold start", start, {
+      attributes: () => ({ "mcpb.driver": this.deps.driver.kind }),
+    }).catch(async (error) => {
       await this.deps.store.releaseBackendStart(user.id).catch(() => {});
       throw error;
     });
@@ -64,19 +77,79 @@ export class Backends {
     return this.deps.store.setRoute({ userId: user.id, ...backend, coldStartMs: seconds * 1000 });
   }
 
-  /**
-   * Caps on starting a server: per client IP per minute (random keys each start one), and
-   * MAX_BACKENDS running or starting across every replica, reserved atomically in Redis.
-   */
-  async #admitStart(user: User): Promise<void> {
+  /** Per client IP per minute: random keys each need a server (a start, or a spare and its refill). */
+  async #admitNewKey(user: User): Promise<void> {
     const { config, store } = this.deps;
     const budget = await store.consumeIpLimit("starts", user.ip, config.NEW_KEY_STARTS_PER_IP_PER_MINUTE);
     if (!budget.allowed) {
       throw new GatewayError("STARTS_LIMITED", String(Math.max(1, Math.ceil(budget.retryAfterMs / 1000))));
     }
-    if (!(await store.reserveBackendStart(user.id, config.MAX_BACKENDS, this.lock.ttlMs))) {
+  }
+
+  /**
+   * A spare of the warm pool, taken in one Redis step (never given to two users) and routed as
+   * the user's; the spare reads the user's key from the key header of every request. The pool
+   * refills in the background.
+   */
+  async #claimSpare(user: User, log: Logger): Promise<Route | null> {
+    const { store, spares, metrics } = this.deps;
+    if (!spares?.enabled) return null;
+    const started = performance.now();
+    const spare = await store.warmPool.claim(user.id, this.lock.ttlMs);
+    if (!spare) {
+      metrics.spareMisses.inc();
+      spares.refillSoon();
+      return null;
+    }
+    const ms = performance.now() - started;
+    metrics.spareClaims.inc();
+    log.info({ container: spare.containerId.slice(0, 12), ms: Math.round(ms) }, "spare backend claimed");
+    const route = await store.setRoute({
+      userId: user.id,
+      containerId: spare.containerId,
+      endpoint: spare.endpoint,
+      coldStartMs: ms,
+    });
+    spares.refillSoon();
+    return route;
+  }
+
+  /**
+   * MAX_BACKENDS running or starting across every replica, reserved atomically in Redis. When
+   * full, the least recently used backend idle for RECLAIM_MIN_IDLE_SECONDS with nothing in
+   * flight is stopped and its slot passed on; only when none is, the answer is a 503.
+   */
+  async #reserveSlot(user: User, log: Logger): Promise<void> {
+    const { config, store } = this.deps;
+    if (await store.reserveBackendStart(user.id, config.MAX_BACKENDS, this.lock.ttlMs)) return;
+    if (config.RECLAIM_MIN_IDLE_SECONDS > 0) {
+      const cutoff = Date.now() - config.RECLAIM_MIN_IDLE_SECONDS * 1000;
+      const claim = await store.reclaimIdleBackend(user.id, cutoff, this.lock.ttlMs, 120_000);
+      if (claim) return this.#reclaim(claim, user, log);
+    }
+    throw new GatewayError("BACKENDS_FULL");
+  }
+
+  /**
+   * Stops a reclaimed backend as the reaper stops an idle one: its route goes, its sessions stay
+   * and revive on their next use (docs/architecture.md#sessions).
+   */
+  async #reclaim(claim: ClaimedRoute, user: User, log: Logger): Promise<void> {
+    const { driver, store, metrics } = this.deps;
+    try {
+      await driver.remove(claim.containerId);
+    } catch (error) {
+      await store.abandonRouteRemoval(claim).catch(() => {});
+      await store.releaseBackendStart(user.id).catch(() => {});
+      log.warn({ err: (error as Error).message }, "reclaimed backend refused to stop");
       throw new GatewayError("BACKENDS_FULL");
     }
+    await store.finishRouteRemoval(claim);
+    metrics.backendsReclaimed.inc();
+    log.info(
+      { user: claim.userId.slice(0, 12), container: claim.containerId.slice(0, 12) },
+      "idle backend reclaimed for a new user (MAX_BACKENDS)",
+    );
   }
 
   /** The user's ready route if there is one; never starts a server. */

@@ -19,6 +19,7 @@ import { SessionRelay } from "./relay/session-relay.js";
 import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
 import { ClientSessions } from "./sessions/client-sessions.js";
 import { UpstreamSessions } from "./upstream-sessions.js";
+import type { SpareRefill } from "./warm-pool.js";
 
 export interface BrokerDeps {
   config: GatewayConfig;
@@ -29,6 +30,8 @@ export interface BrokerDeps {
   /** Distinguishes this replica's minted request ids (and relay leases) from every other replica's. */
   instanceId: string;
   logger: Logger;
+  /** The warm pool's refill, for Backends (warm-pool.ts). */
+  spares?: SpareRefill;
 }
 
 /** A POST /mcp the route has read and checked. */

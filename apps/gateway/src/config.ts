@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import { DRIVER_DEFAULTS } from "@mcp-broker/container-manager";
-import { envFields, parseEnv } from "@mcp-broker/service-runtime";
+import { envFields, parseEnv, tracingFields } from "@mcp-broker/service-runtime";
 import { z } from "zod";
 
 export { ConfigError } from "@mcp-broker/service-runtime";
@@ -15,6 +15,8 @@ const schema = z
     HOST: z.string().default("0.0.0.0"),
     LOG_LEVEL: logLevel(),
     ...redis(2000),
+    /** OpenTelemetry: off unless an OTLP endpoint is set (docs/architecture.md#tracing). */
+    ...tracingFields,
     KEY_HASH_SECRET: z.string().min(16, "must be at least 16 characters"),
     API_KEY_HEADER: z
       .string()
@@ -41,8 +43,20 @@ const schema = z
     NEW_KEY_STARTS_PER_IP_PER_MINUTE: z.coerce.number().int().min(0).default(10),
     /** The client IP is the first X-Forwarded-For hop (set it only behind a balancer that sets it). */
     TRUST_PROXY: flag(false),
-    /** Running backends across every replica (counted in Redis); a start beyond it is a 503. */
+    /**
+     * Running backends across every replica (counted in Redis, spares of the warm pool too). When
+     * full, a new user gets the least recently used backend idle longer than
+     * RECLAIM_MIN_IDLE_SECONDS; with none such, a 503.
+     */
     MAX_BACKENDS: positiveInt(100),
+    /** A backend idle (no request, no stream on any replica) this long may be reclaimed for a new user; 0: never. */
+    RECLAIM_MIN_IDLE_SECONDS: z.coerce.number().int().min(0).default(60),
+    /** Keyless spare backends kept ready for users without one (docs/architecture.md#warm-pool); 0: no pool. */
+    WARM_POOL_SIZE: z.coerce.number().int().min(0).default(0),
+    /** How often each replica tops the pool up besides after each claim. */
+    WARM_POOL_REFILL_SECONDS: positiveInt(30),
+    /** The backend image needs the user's key at start (reads no key header): turns the warm pool off. */
+    BACKEND_KEY_AT_START: flag(false),
     MAX_SESSIONS_PER_USER: positiveInt(50),
     /** Open GET streams per user on one replica. */
     MAX_STREAMS_PER_USER: positiveInt(20),

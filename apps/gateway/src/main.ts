@@ -1,4 +1,4 @@
-import { runService } from "@mcp-broker/service-runtime";
+import { runService, startTracing } from "@mcp-broker/service-runtime";
 import { pino } from "pino";
 import { loadConfig } from "./config.js";
 import { redaction } from "./log-redaction.js";
@@ -18,6 +18,10 @@ await runService({
     if (config.AUTH_VERIFY === "off") {
       logger.warn("AUTH_VERIFY=off: every well-formed API key is accepted and may start a server");
     }
+    // Before the gateway is built: its store and middleware are traced only when this is on.
+    const tracing = await startTracing(config, { name: "mcp-broker-gateway" });
+    if (tracing)
+      logger.info({ endpoint: tracing.endpoint, protocol: tracing.protocol }, "tracing on: spans go over OTLP");
     const gateway = await startGateway(config, logger);
     logger.info(
       {
@@ -33,6 +37,7 @@ await runService({
       await gateway.drain();
       logger.info({ inFlight: gateway.inFlight() }, "drained: stopped accepting, finishing in-flight requests");
       await gateway.close();
+      await tracing?.shutdown();
     };
     return { ...gateway, close };
   },

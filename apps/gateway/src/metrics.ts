@@ -46,6 +46,26 @@ export function createMetrics(store: SessionStore, logger?: Logger) {
       buckets: START_BUCKETS,
       registers: [registry],
     }),
+    spareClaims: new Counter({
+      name: "mcpb_warm_pool_claims_total",
+      help: "New users given a spare of the warm pool instead of a start",
+      registers: [registry],
+    }),
+    spareMisses: new Counter({
+      name: "mcpb_warm_pool_misses_total",
+      help: "New users who found the warm pool empty and waited for a start",
+      registers: [registry],
+    }),
+    sparesStarted: new Counter({
+      name: "mcpb_warm_pool_spares_started_total",
+      help: "Spares this replica started into the warm pool",
+      registers: [registry],
+    }),
+    backendsReclaimed: new Counter({
+      name: "mcpb_backends_reclaimed_total",
+      help: "Idle backends stopped to give their MAX_BACKENDS slot to a new user",
+      registers: [registry],
+    }),
     recoveries: new Counter({
       name: "mcpb_recoveries_total",
       help: "Transparent recoveries, by what was re-created (session or container)",

@@ -1,3 +1,4 @@
+import { inSpan } from "@mcp-broker/service-runtime";
 import type { BrokerSession, Route } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import { GatewayError } from "./errors.js";
@@ -84,7 +85,11 @@ export async function withRecovery<Sent, Result>(
     if (revivable && attempt.session && plan.reviveSession && !budget.revivedSession) {
       budget.revivedSession = true;
       metrics.recovered("session");
-      attempt = await plan.reviveSession(attempt);
+      const revive = plan.reviveSession;
+      const current = attempt;
+      attempt = await inSpan("recover session", () => revive(current), {
+        attributes: () => ({ "mcpb.failure": failure }),
+      });
       continue;
     }
     return { result, attempt };
@@ -143,5 +148,9 @@ async function replaceServer<Sent, Result>(
     { container: attempt.route.containerId.slice(0, 12), failure },
     "MCP server unreachable; re-creating it",
   );
-  return { ...attempt, route: await plan.replaceServer(attempt.route) };
+  const replace = plan.replaceServer;
+  const route = await inSpan("recover server", () => replace(attempt.route), {
+    attributes: () => ({ "mcpb.failure": failure }),
+  });
+  return { ...attempt, route };
 }

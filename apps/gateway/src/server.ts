@@ -96,6 +96,7 @@ export async function startGateway(
   server.server.prependListener("request", (_request, response) => {
     if (draining) response.setHeader("connection", "close");
   });
+  gateway.spares.start();
   const drain = async () => {
     draining = true;
     await new Promise((resolve) => setTimeout(resolve, config.DRAIN_SECONDS * 1000));
@@ -107,6 +108,7 @@ export async function startGateway(
     await gateway
       .close()
       .catch((error: Error) => logger.warn({ err: error.message }, "closing relayed streams failed"));
+    await gateway.spares.close();
     await server.close(config.SHUTDOWN_TIMEOUT_MS);
     await gateway.dispatcher
       .close()

@@ -5,6 +5,7 @@ import {
   type McpEndpoint,
   requestMcp,
 } from "@mcp-broker/container-manager";
+import { inSpan } from "@mcp-broker/service-runtime";
 import type { BrokerSession, Route, SessionRecord, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
@@ -106,6 +107,17 @@ export class UpstreamSessions {
    * whose lock expired. A session the client ended stays ended (404).
    */
   async revive(user: User, log: Logger, target: RevivalTarget, route: Route, mayStartServer = true): Promise<Attempt> {
+    const attributes = () => ({ "mcpb.revival.cause": target.cause, "mcpb.session.id_prefix": target.id.slice(0, 8) });
+    return inSpan("revive session", () => this.#reviveLocked(user, log, target, route, mayStartServer), { attributes });
+  }
+
+  #reviveLocked(
+    user: User,
+    log: Logger,
+    target: RevivalTarget,
+    route: Route,
+    mayStartServer: boolean,
+  ): Promise<Attempt> {
     const { store, backends } = this.deps;
     return store.withUserLock(user.id, backends.lock, async () => {
       const found = await store.lookupSession(user.id, target.id);

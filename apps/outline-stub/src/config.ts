@@ -6,8 +6,11 @@ export { ConfigError } from "@mcp-broker/service-runtime";
 const schema = z.object({
   PORT: envFields.listenPort(3000),
   HOST: z.string().default("0.0.0.0"),
-  /** The key this server was started for, as the Outline MCP server reads it. */
-  OUTLINE_API_KEY: z.string().min(1),
+  /**
+   * The key this server was started for, as the Outline MCP server reads it; optional, as
+   * there: a spare of the warm pool starts without one and reads `x-outline-api-key` per request.
+   */
+  OUTLINE_API_KEY: z.string().default(""),
   /** Keys the fake `POST /api/auth.info` accepts, comma separated. */
   AUTH_ALLOWED_KEYS: envFields.list(),
   /** Demo mode: keys matching this regular expression are accepted too (compose: keys with "demo"). */

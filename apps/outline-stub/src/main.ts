@@ -27,7 +27,10 @@ await runService({
       port: config.PORT,
       host: config.HOST,
     });
-    log.info({ port: stub.port, key: fingerprint(config.OUTLINE_API_KEY) }, "outline-stub listening");
+    log.info(
+      { port: stub.port, key: config.OUTLINE_API_KEY ? fingerprint(config.OUTLINE_API_KEY) : null },
+      "outline-stub listening",
+    );
     return stub;
   },
   stopping: (stub) => ({ message: "shutting down: ending sessions", fields: { sessions: stub.sessions.size } }),

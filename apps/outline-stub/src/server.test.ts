@@ -209,3 +209,28 @@ describe("outline-stub session rules over raw HTTP", () => {
     }
   });
 });
+
+describe("outline-stub started without a key (a spare of the warm pool)", () => {
+  let stub: RunningStub;
+  beforeAll(async () => {
+    stub = await startStub({ apiKey: "" });
+  });
+  afterAll(async () => {
+    await stub.close();
+  });
+
+  it("runs each request as the key in its x-outline-api-key header, as the Outline MCP server does", async () => {
+    const whoamiAs = async (key: string) => {
+      const client = await connectClient(stub.url, { "x-outline-api-key": key });
+      try {
+        return JSON.parse(resultText(await client.callTool({ name: "whoami", arguments: {} })));
+      } finally {
+        await client.close();
+      }
+    };
+    const a = await whoamiAs("ol_api_spare_key_a");
+    const b = await whoamiAs("ol_api_spare_key_b");
+    expect(a).toMatchObject({ key: fingerprint("ol_api_spare_key_a"), startKey: null });
+    expect(b).toMatchObject({ key: fingerprint("ol_api_spare_key_b"), startKey: null });
+  });
+});

@@ -6,7 +6,7 @@ import type { DocumentStore } from "./documents.js";
 
 export interface ToolContext {
   documents: DocumentStore;
-  /** The key the process was started with (`OUTLINE_API_KEY`). */
+  /** The key the process was started with (`OUTLINE_API_KEY`); "" when it started without one. */
   apiKey: string;
   /** Random per process, so callers can tell one server instance from another. */
   instanceId: string;
@@ -79,21 +79,26 @@ export function createMcpServer(context: ToolContext): McpServer {
   server.registerTool(
     "whoami",
     {
-      description: "Fingerprints of the key this server runs for and of the key on this request.",
+      description:
+        "Fingerprints of the key this request runs as (the request's key header ahead of the start key), of the start key and of the header's key; the request's W3C traceparent.",
       annotations: READ_ONLY,
     },
     (extra) => {
       // The Outline MCP server reads x-outline-api-key per request, ahead of its env key.
       const header = extra.requestInfo?.headers["x-outline-api-key"];
-      const requestKey = Array.isArray(header) ? header[0] : header;
+      const requestKey = (Array.isArray(header) ? header[0] : header) || undefined;
+      const key = requestKey ?? context.apiKey;
       return text(
         {
-          key: fingerprint(context.apiKey),
+          key: key ? fingerprint(key) : null,
+          startKey: context.apiKey ? fingerprint(context.apiKey) : null,
           requestKey: requestKey ? fingerprint(requestKey) : null,
           instance: context.instanceId,
           pid: process.pid,
           cancelled: context.cancelled.count,
           session: extra.sessionId ?? null,
+          // What the broker propagated (docs/architecture.md#tracing): the test matches its trace id.
+          traceparent: extra.requestInfo?.headers.traceparent ?? null,
         },
         extra,
       );

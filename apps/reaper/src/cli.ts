@@ -7,17 +7,19 @@ import { reaperDriver } from "./driver.js";
 import {
   findUser,
   gatherOverview,
+  listPool,
   listServers,
   type OperatorSources,
   shortUser,
   stopServer,
 } from "./operator/overview.js";
-import { sessionsText, statusText, usersText } from "./operator/text.js";
+import { poolText, sessionsText, statusText, usersText } from "./operator/text.js";
 import { QUEUE_NAME } from "./reaper.js";
 
 const USAGE = `usage: mcp-broker <command>
   status                     users with a server, the last hour's recoveries, the last sweeps
   users                      users with a server
+  pool                       the warm pool: ready spares and starts in flight
   sessions <user-id-prefix>  one user's live sessions
   stop <user-id-prefix>      remove one user's server; their next call starts a new one
 Reads the reaper's variables: REDIS_URL, REDIS_PREFIX, BACKEND_DRIVER, DEPLOYMENT_NAME, DOCKER_HOST…`;
@@ -29,6 +31,8 @@ async function run(command: string | undefined, arg: string | undefined, sources
       return statusText(await gatherOverview(sources));
     case "users":
       return usersText(await listServers(sources));
+    case "pool":
+      return poolText(await listPool(sources));
     case "sessions": {
       const userId = await findUser(sources.store, arg ?? "");
       return sessionsText(userId, await sources.store.sessionsOfUser(userId));

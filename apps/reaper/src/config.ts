@@ -1,5 +1,5 @@
 import { DRIVER_DEFAULTS } from "@mcp-broker/container-manager";
-import { ConfigError, envFields, parseEnv } from "@mcp-broker/service-runtime";
+import { ConfigError, envFields, parseEnv, tracingFields } from "@mcp-broker/service-runtime";
 import { z } from "zod";
 
 export { ConfigError };
@@ -10,6 +10,8 @@ const { listenPort, logLevel, positiveInt, redis } = envFields;
 const schema = z.object({
   LOG_LEVEL: logLevel(),
   ...redis(5000),
+  /** OpenTelemetry: off unless an OTLP endpoint is set (docs/architecture.md#tracing). */
+  ...tracingFields,
   SESSION_IDLE_TTL_SECONDS: positiveInt(3600),
   CONTAINER_IDLE_TTL_SECONDS: positiveInt(900),
   REAP_INTERVAL_SECONDS: positiveInt(60),

@@ -1,4 +1,4 @@
-import { redisTarget, runService } from "@mcp-broker/service-runtime";
+import { redisTarget, runService, startTracing } from "@mcp-broker/service-runtime";
 import { SessionStore } from "@mcp-broker/session-store";
 import { pino } from "pino";
 import { loadConfig } from "./config.js";
@@ -11,6 +11,9 @@ await runService({
   bootLogger: pino({ name: "reaper" }),
   logger: (config) => pino({ name: "reaper", level: config.LOG_LEVEL }),
   async start(config, logger) {
+    const tracing = await startTracing(config, { name: "mcp-broker-reaper" });
+    if (tracing)
+      logger.info({ endpoint: tracing.endpoint, protocol: tracing.protocol }, "tracing on: spans go over OTLP");
     const store = SessionStore.connect(redisTarget(config), {
       prefix: config.REDIS_PREFIX,
       sessionIdleTtlSeconds: config.SESSION_IDLE_TTL_SECONDS,
@@ -27,6 +30,7 @@ await runService({
       async close() {
         await reaper.close();
         await store.close();
+        await tracing?.shutdown();
       },
     };
   },

@@ -1,5 +1,5 @@
 import type { ContainerDriver } from "@mcp-broker/container-manager";
-import { listen, redisTarget } from "@mcp-broker/service-runtime";
+import { inSpan, listen, redisTarget } from "@mcp-broker/service-runtime";
 import { createRedisClient, redisOptions, type SessionStore } from "@mcp-broker/session-store";
 import { type Job, Queue, Worker } from "bullmq";
 import type { Logger } from "pino";
@@ -22,6 +22,17 @@ export interface Reaper {
   /** Lets a running sweep finish, then closes the worker, queue, dashboard and connections. */
   close(): Promise<void>;
 }
+
+const sweepAttributes = (job: Job, result: SweepResult) => ({
+  "mcpb.sweep.job_id": String(job.id),
+  "mcpb.sweep.sessions_ended": result.sessionsEnded,
+  "mcpb.sweep.upstream_deletes_failed": result.upstreamDeletesFailed,
+  "mcpb.sweep.containers_stopped": result.containersStopped,
+  "mcpb.sweep.orphans_removed": result.orphansRemoved,
+  "mcpb.sweep.stale_routes_removed": result.staleRoutesRemoved,
+  "mcpb.sweep.failures": result.failures.length,
+  "mcpb.sweep.truncated": result.truncated,
+});
 
 /**
  * Starts a reaper: a BullMQ job scheduler that adds a `sweep` job every REAP_INTERVAL_SECONDS
@@ -54,16 +65,19 @@ export async function startReaper(deps: {
   const workerConnection = connection.duplicate();
   const worker = new Worker<unknown, SweepResult>(
     QUEUE_NAME,
-    async (job: Job) => {
-      const log = logger.child({ job: job.id });
-      const result = await sweep({ config, store, driver, log });
-      metrics.record(result);
-      if (result.failures.length > 0) {
-        await job.log(`containers that refused to stop: ${JSON.stringify(result.failures)}`);
-      }
-      log.info(result, "sweep done");
-      return result;
-    },
+    (job: Job) =>
+      // One span per sweep job, its counts as attributes (docs/architecture.md#tracing).
+      inSpan("sweep", async (span) => {
+        const log = logger.child({ job: job.id });
+        const result = await sweep({ config, store, driver, log });
+        span?.setAttributes(sweepAttributes(job, result));
+        metrics.record(result);
+        if (result.failures.length > 0) {
+          await job.log(`containers that refused to stop: ${JSON.stringify(result.failures)}`);
+        }
+        log.info(result, "sweep done");
+        return result;
+      }),
     { connection: workerConnection, prefix, concurrency: 1 },
   );
   worker.on("failed", (job, error) => {

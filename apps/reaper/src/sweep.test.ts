@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { DockerDriver } from "@mcp-broker/container-manager";
+import { DockerDriver, spareUserId } from "@mcp-broker/container-manager";
 import { SessionStore } from "@mcp-broker/session-store";
 import { docker, images, removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support";
 import { pino } from "pino";
@@ -125,6 +125,33 @@ describe("sweep on real Redis and real containers", () => {
     expect(await driver.inspect(orphan.containerId)).toBeNull();
     expect(result.staleRoutesRemoved).toBe(1);
     expect(await store.getRoute(staleUser)).toBeNull();
+  });
+
+  it("keeps the warm pool's ready spares, drops dead ones from it, and judges a claimed spare by its user's route", async () => {
+    const pooled = async () => {
+      const label = spareUserId();
+      const backend = await driver.ensure({ userId: label, apiKey: "" });
+      const ticket = await store.warmPool.reserveStart(10, 100, 60_000);
+      await store.warmPool.add(ticket as string, { ...backend, createdAt: Date.now() }, 10);
+      // Seen unrouted for minutes: by the orphan rule alone, each would go.
+      await seenUnrouted(label, backend.containerId, 5);
+      await seenUnrouted(label, backend.containerId, 4);
+      return backend;
+    };
+    const claimed = await pooled(); // the oldest: the next claim takes it
+    const owner = `owner${randomUUID().slice(0, 6)}`;
+    expect((await store.warmPool.claim(owner, 60_000))?.containerId).toBe(claimed.containerId);
+    await store.setRoute({ userId: owner, ...claimed });
+    const ready = await pooled();
+    const dead = await pooled();
+    await docker.getContainer(dead.containerId).remove({ force: true });
+
+    const result = await run();
+    expect(result.sparesDropped).toBe(1);
+    expect((await store.warmPool.list()).map((spare) => spare.containerId)).toEqual([ready.containerId]);
+    expect((await driver.inspect(ready.containerId))?.running).toBe(true);
+    expect((await driver.inspect(claimed.containerId))?.running).toBe(true);
+    expect(await store.warmPool.owner(claimed.containerId)).toBe(owner);
   });
 
   it("spares a young unrouted container (it may be starting) until the grace period passes", async () => {

@@ -1,4 +1,9 @@
-import { type ContainerDriver, endMcpSession, type ManagedContainer } from "@mcp-broker/container-manager";
+import {
+  type ContainerDriver,
+  endMcpSession,
+  isSpareUserId,
+  type ManagedContainer,
+} from "@mcp-broker/container-manager";
 import type { ClaimedSession, Route, SessionStore, UnroutedMark } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { ReaperConfig } from "./config.js";
@@ -26,6 +31,8 @@ export interface SweepResult {
   containersStopped: number;
   orphansRemoved: number;
   staleRoutesRemoved: number;
+  /** Spares of the warm pool whose container is gone or stopped, dropped from the pool. */
+  sparesDropped: number;
   /** Containers that refused to stop: given back to the idle index, retried next sweep. */
   failures: Array<{ containerId: string; user: string; reason: string }>;
   /** True when a limit of batches was reached and more work waits for the next sweep. */
@@ -56,6 +63,7 @@ export async function sweep(deps: SweepDeps, now = Date.now()): Promise<SweepRes
     containersStopped: 0,
     orphansRemoved: 0,
     staleRoutesRemoved: 0,
+    sparesDropped: 0,
     failures: [],
     truncated: false,
     durationMs: 0,
@@ -149,17 +157,20 @@ async function removeOrphansAndStaleRoutes(
 ) {
   const managed = await driver.listManaged();
   const byId = new Set(managed.map((container) => container.id));
+  const pooled = await dropDeadSpares({ store, driver, log }, managed, result);
 
   // Containers Redis does not route to: left behind by a crash between start and route write,
   // or by a Redis that lost its data while they serve calls (docs/architecture.md#reaper).
   // Young ones may be starting right now, and a held lock means a gateway is working on that
   // user: both are left alone. One sighting proves nothing, so each is marked and judged below.
   for (const container of managed) {
+    if (pooled.has(container.id)) continue; // a ready spare: no route until a user claims it
     if (now - container.createdAt < config.ORPHAN_GRACE_SECONDS * 1000) continue;
-    const mark = await store.markUnrouted(container.userId, container.id, now);
+    const userId = await userOf(store, container);
+    const mark = await store.markUnrouted(userId, container.id, now);
     if (!isOrphan(mark, container, now, config)) continue;
-    await store.withUserLockIfFree(container.userId, 60_000, async () => {
-      if ((await store.getRoute(container.userId))?.containerId === container.id) return;
+    await store.withUserLockIfFree(userId, 60_000, async () => {
+      if ((await store.getRoute(userId))?.containerId === container.id) return;
       await driver.remove(container.id);
       result.orphansRemoved++;
       log.info(
@@ -169,6 +180,7 @@ async function removeOrphansAndStaleRoutes(
     });
   }
   await store.pruneUnrouted(managed.map((container) => container.id));
+  await store.warmPool.pruneOwners(managed.map((container) => container.id));
 
   // Routes whose container is gone (removed by hand, engine reset): confirm, then drop.
   for await (const users of store.routeUserIds(config.REAP_BATCH_SIZE)) {
@@ -182,4 +194,43 @@ async function removeOrphansAndStaleRoutes(
       }
     }
   }
+}
+
+/**
+ * The user a container serves: its label, or for a claimed spare of the warm pool (labelled as
+ * the spare) the binding the claim wrote. A spare neither pooled nor claimed keeps its own id:
+ * no route names it, so the orphan rule applies (a start that died before pooling).
+ */
+async function userOf(store: SessionStore, container: ManagedContainer): Promise<string> {
+  if (!isSpareUserId(container.userId)) return container.userId;
+  return (await store.warmPool.owner(container.id)) ?? container.userId;
+}
+
+/**
+ * Pool entries whose container is gone or stopped are dropped (and the stopped one removed), so
+ * no user claims a dead spare. Nothing is ever added back: the pool only grows by fresh starts.
+ * Returns the ids of the spares left in the pool.
+ */
+async function dropDeadSpares(
+  { store, driver, log }: Pick<SweepDeps, "store" | "driver" | "log">,
+  managed: readonly ManagedContainer[],
+  result: SweepResult,
+): Promise<Set<string>> {
+  const running = new Map(managed.map((container) => [container.id, container.running]));
+  const pooled = new Set<string>();
+  for (const spare of await store.warmPool.list()) {
+    const listed = running.get(spare.containerId);
+    // Listed running: alive. Not listed: maybe started after the listing, so asked once more.
+    const alive = listed ?? (await driver.inspect(spare.containerId))?.running ?? false;
+    if (alive) {
+      pooled.add(spare.containerId);
+      continue;
+    }
+    if (await store.warmPool.drop(spare.containerId)) {
+      await driver.remove(spare.containerId);
+      result.sparesDropped++;
+      log.info({ container: spare.containerId.slice(0, 12) }, "dead spare dropped from the warm pool");
+    }
+  }
+  return pooled;
 }

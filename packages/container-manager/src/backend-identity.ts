@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { LABELS } from "./backend-container.js";
 
 /**
@@ -23,7 +24,26 @@ export function brokerLabels(deployment: string, userId: string): Record<string,
   return { [LABELS.managed]: "true", [LABELS.user]: userId, [LABELS.deployment]: deployment };
 }
 
-/** `NAME=value` entries: the user's key in `keyEnv`, then the operator's passthrough variables. */
+/**
+ * `NAME=value` entries: the user's key in `keyEnv` (none for a spare, whose key is ""), then the
+ * operator's passthrough variables.
+ */
 export function backendEnv(keyEnv: string, apiKey: string, env: Readonly<Record<string, string>> = {}): string[] {
-  return [`${keyEnv}=${apiKey}`, ...Object.entries(env).map(([name, value]) => `${name}=${value}`)];
+  const key = apiKey ? [`${keyEnv}=${apiKey}`] : [];
+  return [...key, ...Object.entries(env).map(([name, value]) => `${name}=${value}`)];
+}
+
+/**
+ * Spares of the warm pool are labelled and named as the user `spare-<random>`: the engine guard
+ * accepts them as any backend, and no broker user id (lower-case hex) starts with it. Which
+ * user a claimed spare serves lives in Redis (labels of a running container cannot change).
+ */
+const SPARE_PREFIX = "spare-";
+
+export function spareUserId(): string {
+  return `${SPARE_PREFIX}${randomBytes(9).toString("hex")}`;
+}
+
+export function isSpareUserId(userId: string): boolean {
+  return userId.startsWith(SPARE_PREFIX);
 }

@@ -1,3 +1,4 @@
+import { inSpan } from "@mcp-broker/service-runtime";
 import Docker from "dockerode";
 import { backendCreateBody, brokerLabelFilter, LABELS } from "./backend-container.js";
 import { backendEnv, backendName } from "./backend-identity.js";
@@ -71,17 +72,7 @@ export class DockerDriver implements ContainerDriver {
 
   async ensure({ userId, apiKey }: EnsureRequest): Promise<Backend> {
     const name = this.containerName(userId);
-    let container = await this.#find(name);
-    if (!container) {
-      container = await this.#create(name, userId, apiKey);
-    }
-    let info = await engine(() => container.inspect());
-    if (!info.State.Running) {
-      await engine(() => container.start()).catch((error) => {
-        if (statusOf(error) !== 304) throw error; // 304: another caller started it first
-      });
-      info = await engine(() => container.inspect());
-    }
+    const { container, info } = await inSpan("container create", () => this.#createStarted(name, userId, apiKey));
     const endpoint = this.#endpoint(info);
     const ready = await waitUntilReady(endpoint, {
       timeoutMs: this.#options.readinessTimeoutMs,
@@ -102,6 +93,19 @@ export class DockerDriver implements ContainerDriver {
       throw new ContainerStartTimeoutError(name, this.#options.readinessTimeoutMs);
     }
     return { containerId: info.Id, endpoint };
+  }
+
+  /** The user's container, found or created, and started. */
+  async #createStarted(name: string, userId: string, apiKey: string) {
+    const container = (await this.#find(name)) ?? (await this.#create(name, userId, apiKey));
+    let info = await engine(() => container.inspect());
+    if (!info.State.Running) {
+      await engine(() => container.start()).catch((error) => {
+        if (statusOf(error) !== 304) throw error; // 304: another caller started it first
+      });
+      info = await engine(() => container.inspect());
+    }
+    return { container, info };
   }
 
   async stop(containerId: string): Promise<void> {

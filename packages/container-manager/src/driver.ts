@@ -2,7 +2,10 @@
 export interface EnsureRequest {
   /** The broker's user id (an HMAC of the key): names and labels the server, never the key. */
   userId: string;
-  /** The user's API key, handed to the server only through its configured env variable. */
+  /**
+   * The user's API key, handed to the server only through its configured env variable; "" for
+   * a spare of the warm pool, which learns each request's key from its key header.
+   */
   apiKey: string;
 }
 

@@ -40,5 +40,10 @@ export function lastOutput(logs: Buffer, secret: string): string {
     text += logs.subarray(offset + 8, offset + 8 + size).toString("utf8");
     offset += 8 + size;
   }
-  return text.replaceAll(secret, "[redacted]").trim().slice(-500);
+  return redactKey(text, secret).trim().slice(-500);
+}
+
+/** The text with the key replaced; a spare's key is "" (nothing to hide, and `replaceAll("")` would pad every character). */
+export function redactKey(text: string, key: string): string {
+  return key ? text.replaceAll(key, "[redacted]") : text;
 }

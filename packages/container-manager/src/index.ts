@@ -5,6 +5,7 @@ export {
   HARDENING,
   LABELS,
 } from "./backend-container.js";
+export { isSpareUserId, spareUserId } from "./backend-identity.js";
 export { DockerDriver, type DockerDriverOptions } from "./docker-driver.js";
 export {
   type Backend,

@@ -1,3 +1,4 @@
+import { inClientSpan } from "@mcp-broker/service-runtime";
 import { createParser } from "eventsource-parser";
 import { type Dispatcher, request } from "undici";
 
@@ -54,14 +55,18 @@ function send(
   endpoint: McpEndpoint,
   call: { method: "POST" | "DELETE"; headers: Record<string, string>; body?: string },
 ): Promise<Dispatcher.ResponseData> {
-  return request(endpoint.url, {
-    ...(endpoint.dispatcher ? { dispatcher: endpoint.dispatcher } : {}),
-    method: call.method,
-    headers: { ...endpoint.headers, ...call.headers },
-    body: call.body ?? null,
-    headersTimeout: endpoint.timeoutMs,
-    bodyTimeout: endpoint.timeoutMs,
-  });
+  // The broker's own calls are client spans too, their traceparent the span's (docs/architecture.md#tracing).
+  const headers = { ...endpoint.headers, ...call.headers };
+  return inClientSpan(`${call.method} upstream (broker)`, { method: call.method, url: endpoint.url, headers }, (sent) =>
+    request(endpoint.url, {
+      ...(endpoint.dispatcher ? { dispatcher: endpoint.dispatcher } : {}),
+      method: call.method,
+      headers: sent,
+      body: call.body ?? null,
+      headersTimeout: endpoint.timeoutMs,
+      bodyTimeout: endpoint.timeoutMs,
+    }),
+  );
 }
 
 const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);

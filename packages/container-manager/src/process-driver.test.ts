@@ -1,4 +1,5 @@
 import { connectClient, resultText, stubBundlePath } from "@mcp-broker/test-support";
+import { isSpareUserId, spareUserId } from "./backend-identity.js";
 import { ProcessDriver } from "./process-driver.js";
 
 describe("ProcessDriver", () => {
@@ -55,5 +56,24 @@ describe("ProcessDriver", () => {
     expect((failure as Error).message).toContain("exited with code 3");
     expect((failure as Error).message).toContain("[redacted]");
     expect((failure as Error).message).not.toContain("ol_api_secret_d");
+  });
+
+  it("starts a spare of the warm pool without a key: it runs each request as the key in its header", async () => {
+    const d = driver([process.execPath, stubBundlePath()]);
+    const spare = await d.ensure({ userId: spareUserId(), apiKey: "" });
+    const whoamiAs = async (apiKey: string) => {
+      const client = await connectClient(spare.endpoint, { "x-outline-api-key": apiKey });
+      try {
+        return JSON.parse(resultText(await client.callTool({ name: "whoami", arguments: {} })));
+      } finally {
+        await client.close();
+      }
+    };
+    const [a, b] = [await whoamiAs("ol_api_spare_a"), await whoamiAs("ol_api_spare_b")];
+    expect(a.startKey).toBeNull();
+    expect(a.key).toHaveLength(12);
+    expect(b.key).toHaveLength(12);
+    expect(a.key).not.toBe(b.key);
+    expect(isSpareUserId((await d.listManaged())[0]?.userId ?? "")).toBe(true);
   });
 });

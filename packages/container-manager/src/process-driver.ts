@@ -7,6 +7,7 @@ import {
   type EnsureRequest,
   type ManagedContainer,
 } from "./driver.js";
+import { redactKey } from "./engine-api.js";
 import { ContainerStartError, ContainerStartTimeoutError } from "./errors.js";
 import { waitUntilReady } from "./readiness.js";
 
@@ -77,7 +78,7 @@ export class ProcessDriver implements ContainerDriver {
       const port = await freePort(o.host);
       const [command, ...args] = o.command as [string, ...string[]];
       const child = spawn(command, args, {
-        env: { ...o.env, [o.portEnv]: String(port), HOST: o.host, [o.keyEnv]: apiKey },
+        env: { ...o.env, [o.portEnv]: String(port), HOST: o.host, ...(apiKey ? { [o.keyEnv]: apiKey } : {}) },
         stdio: ["ignore", "ignore", "pipe"],
       });
       let stderr = "";
@@ -98,7 +99,7 @@ export class ProcessDriver implements ContainerDriver {
         timeoutMs: o.readinessTimeoutMs,
         checkAlive: async () => {
           if (child.exitCode !== null) {
-            const output = stderr.replaceAll(apiKey, "[redacted]").trim().slice(-500);
+            const output = redactKey(stderr, apiKey).trim().slice(-500);
             throw new ContainerStartError(containerId, `exited with code ${child.exitCode}; last output: ${output}`);
           }
         },

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { inSpan } from "@mcp-broker/service-runtime";
 
 export interface ReadinessOptions {
   timeoutMs: number;
@@ -13,16 +14,23 @@ export interface ReadinessOptions {
  * from a stateful one (the Outline server, the SDK's); 404 (route not mounted yet) and 5xx
  * (proxy or server still starting) mean not yet. Returns false when the deadline passes.
  */
-export async function waitUntilReady(endpoint: string, options: ReadinessOptions): Promise<boolean> {
-  const deadline = Date.now() + options.timeoutMs;
-  let probes = 0;
-  while (Date.now() < deadline) {
-    if (await answersMcp(endpoint, Math.max(100, Math.min(2000, deadline - Date.now())))) return true;
-    probes++;
-    if (options.checkAlive && probes % 5 === 0) await options.checkAlive();
-    await sleep(Math.min(options.intervalMs ?? 100, Math.max(0, deadline - Date.now())));
-  }
-  return false;
+export function waitUntilReady(endpoint: string, options: ReadinessOptions): Promise<boolean> {
+  // Every driver's readiness wait is one span of a cold start (docs/architecture.md#tracing).
+  return inSpan("readiness wait", async (span) => {
+    const deadline = Date.now() + options.timeoutMs;
+    let probes = 0;
+    try {
+      while (Date.now() < deadline) {
+        probes++;
+        if (await answersMcp(endpoint, Math.max(100, Math.min(2000, deadline - Date.now())))) return true;
+        if (options.checkAlive && probes % 5 === 0) await options.checkAlive();
+        await sleep(Math.min(options.intervalMs ?? 100, Math.max(0, deadline - Date.now())));
+      }
+      return false;
+    } finally {
+      span?.setAttribute("mcpb.readiness.probes", probes);
+    }
+  });
 }
 
 export async function answersMcp(endpoint: string, timeoutMs = 2000): Promise<boolean> {

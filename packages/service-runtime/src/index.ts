@@ -17,3 +17,21 @@ export {
   type ServiceLogger,
   type ServiceProcess,
 } from "./run-service.js";
+export {
+  type Attributes,
+  failSpan,
+  inClientSpan,
+  injectTraceContext,
+  inServerSpan,
+  inSpan,
+  recordingSpan,
+  type Span,
+  SpanKind,
+  type SpanOptions,
+  startTracing,
+  type Tracing,
+  type TracingVariables,
+  tracesEndpoint,
+  tracingFields,
+  tracingOn,
+} from "./tracing.js";

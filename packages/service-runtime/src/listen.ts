@@ -28,6 +28,12 @@ export async function listen(fetch: FetchHandler, options: { port: number; host:
     // EADDRINUSE and the like: a rejected start, not an uncaught exception.
     started.once("error", reject);
   });
+  // Behind a load balancer that keeps idle connections to us (HAProxy purges its idle pool every
+  // 5 s, Node's default keep-alive is also 5 s), the balancer must be the one that closes: a POST
+  // it sends on a connection we close at that same moment fails and, not being idempotent, is
+  // not retried. So our idle limit outlasts any balancer's (ALB 60 s, HAProxy 5 s, nginx 60 s).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   let active = 0;
   server.on("request", (_request, response) => {
     active++;

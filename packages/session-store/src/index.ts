@@ -22,3 +22,4 @@ export type {
   RouteState,
   UnroutedMark,
 } from "./types.js";
+export type { Spare, WarmPool } from "./warm-pool.js";

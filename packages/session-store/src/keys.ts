@@ -46,6 +46,17 @@ export function keyspace(prefix: string) {
     routesIndex: `${prefix}idx:routes`,
     /** Backends being started, scored by when the reservation lapses: counted with the routes by MAX_BACKENDS. */
     backendStarts: `${prefix}idx:starting`,
+    /**
+     * The warm pool (docs/architecture.md#warm-pool): ready keyless spares, a list of
+     * "<container id> <created ms> <endpoint>" entries taken from the head by a claim.
+     */
+    spares: `${prefix}pool:spares`,
+    /** Spares being started, scored by when the reservation lapses: with `spares`, never above WARM_POOL_SIZE. */
+    spareStarts: `${prefix}pool:starting`,
+    /** Claimed spares: container id -> the user it now serves (its labels name the spare, not the user). */
+    spareOwners: `${prefix}pool:owners`,
+    /** Users with a request or stream in flight on some replica, scored by when the mark lapses: never reclaimed. */
+    busyUsers: `${prefix}idx:busy`,
     /** Prefix of the per-client-IP limits (new-key starts, key verifications). */
     ipLimitPrefix: `${prefix}ip`,
     /**

@@ -145,9 +145,54 @@ export class Routes {
    */
   async reserveStart(userId: string, max: number, ttlMs: number): Promise<boolean> {
     const reserved = await guard(() =>
-      this.scripts.reserveBackend(this.keys.routesIndex, this.keys.backendStarts, userId, max, Date.now(), ttlMs),
+      this.scripts.reserveBackend(
+        this.keys.routesIndex,
+        this.keys.backendStarts,
+        this.keys.spares,
+        this.keys.spareStarts,
+        userId,
+        max,
+        Date.now(),
+        ttlMs,
+      ),
     );
     return reserved === 1;
+  }
+
+  /**
+   * MAX_BACKENDS is full: claims the least recently used route idle since before `cutoffMs`
+   * whose user has nothing in flight (`markBusy`), and gives its slot to `userId` as a start
+   * reservation, in one step. The claim is the reaper's: remove the container, then
+   * `finishRemoval`. Null when no backend may be reclaimed.
+   */
+  async reclaimIdle(
+    userId: string,
+    cutoffMs: number,
+    reserveTtlMs: number,
+    lockTtlMs: number,
+  ): Promise<ClaimedRoute | null> {
+    const lockToken = randomUUID();
+    const [victim, containerId, endpoint] = await guard(() =>
+      this.scripts.reclaimRoute(
+        this.keys.routesIndex,
+        this.keys.backendStarts,
+        this.keys.busyUsers,
+        Math.floor(cutoffMs),
+        Date.now(),
+        userId,
+        reserveTtlMs,
+        lockToken,
+        lockTtlMs,
+        ...this.keys.layout,
+      ),
+    );
+    return victim ? { userId: victim, containerId: containerId ?? "", endpoint: endpoint ?? "", lockToken } : null;
+  }
+
+  /** Marks users as having a request or stream in flight until `untilMs`: `reclaimIdle` passes them by. */
+  async markBusy(userIds: readonly string[], untilMs: number): Promise<void> {
+    if (userIds.length === 0) return;
+    await guard(() => this.redis.zadd(this.keys.busyUsers, ...userIds.flatMap((id) => [Math.floor(untilMs), id])));
   }
 
   /** Gives back a reservation whose start failed. */

@@ -25,6 +25,10 @@ export interface StoreScripts {
   markDelivered(...args: (string | number)[]): Promise<number>;
   renewRelay(...args: (string | number)[]): Promise<number>;
   releaseRelay(...args: (string | number)[]): Promise<number>;
+  reclaimRoute(...args: (string | number)[]): Promise<string[]>;
+  reserveSpare(...args: (string | number)[]): Promise<number>;
+  addSpare(...args: (string | number)[]): Promise<number>;
+  claimSpare(...args: (string | number)[]): Promise<string | null>;
 }
 
 const luaDir = new URL("./lua/", import.meta.url);

@@ -20,6 +20,7 @@ import {
 import { type NewSession, type SessionInUse, Sessions } from "./sessions.js";
 import { type ToolHint, ToolHints } from "./tool-hints.js";
 import type { BrokerSession, ClaimedRoute, ClaimedSession, RateLimitVerdict, Route, UnroutedMark } from "./types.js";
+import { WarmPool } from "./warm-pool.js";
 
 export interface SessionStoreOptions {
   /** Prepended to every key, so several deployments can share one Redis. */
@@ -44,9 +45,10 @@ export interface SessionStoreOptions {
 
 export function redisOptions(commandTimeoutMs = 2000) {
   return {
-    // Fail a command after one reconnect attempt instead of queueing it forever while Redis is
-    // down: the gateway answers 503 + Retry-After and the client retries.
-    maxRetriesPerRequest: 1,
+    // A command waits through three reconnect attempts (100 + 200 + 300 ms: a Redis restart)
+    // and then fails instead of queueing forever while Redis is down: the gateway answers 503 +
+    // Retry-After and the client retries. `commandTimeout` bounds the wait either way.
+    maxRetriesPerRequest: 3,
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2000,
     retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
@@ -73,6 +75,8 @@ export class SessionStore {
   readonly #activity: Activity;
   /** Server-to-client events of live sessions: see EventRelays. */
   readonly relays: EventRelays;
+  /** Keyless spare backends (WARM_POOL_SIZE): a concept of its own, with no lock or key to hide. */
+  readonly warmPool: WarmPool;
 
   constructor(redis: Redis, options: SessionStoreOptions) {
     const keys = keyspace(options.prefix ?? "mcpb:");
@@ -91,6 +95,7 @@ export class SessionStore {
     this.#ipLimits = new IpLimits(redis, keys);
     this.#activity = new Activity(redis, keys);
     this.relays = new EventRelays(redis, keys, scripts, sessionKeyTtlMs);
+    this.warmPool = new WarmPool(redis, keys, scripts);
     this.#rateLimit = new RateLimit(redis, keys, options.rateLimitPoints ?? 0, options.rateLimitWindowSeconds ?? 60);
   }
 
@@ -255,6 +260,14 @@ export class SessionStore {
   }
   releaseBackendStart(userId: string): Promise<void> {
     return this.#routes.releaseStart(userId);
+  }
+  /** MAX_BACKENDS full: the LRU idle route with nothing in flight, claimed, its slot passed to `userId`. */
+  reclaimIdleBackend(userId: string, cutoffMs: number, reserveTtlMs: number, lockTtlMs: number) {
+    return this.#routes.reclaimIdle(userId, cutoffMs, reserveTtlMs, lockTtlMs);
+  }
+  /** Users with requests or streams in flight on this replica, until `untilMs` (refreshed while they last). */
+  markBusy(userIds: readonly string[], untilMs: number): Promise<void> {
+    return this.#routes.markBusy(userIds, untilMs);
   }
 
   /** Redis's `used_memory` and `maxmemory` (0: no limit), from INFO memory. */

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { connectClient, docker, freePort, requireDocker, resultText } from "@mcp-broker/test-support";
+import { connectClient, docker, eventually, freePort, requireDocker, resultText } from "@mcp-broker/test-support";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -58,8 +58,9 @@ describe("docker-compose stack", () => {
     );
     expect(served).toHaveLength(2);
     expect(served.every((count) => count > 0)).toBe(true);
-    const users = await docker.listContainers({ filters: { label: [`mcp-broker.deployment=${deployment}`] } });
-    expect(users).toHaveLength(1);
+    // The user's server (a claimed spare: Compose keeps WARM_POOL_SIZE=2) and the pool, refilled to 2.
+    const backends = () => docker.listContainers({ filters: { label: [`mcp-broker.deployment=${deployment}`] } });
+    await eventually(async () => expect(await backends()).toHaveLength(3), { timeoutMs: 60_000 });
 
     await run("bash", ["scripts/stack.sh", "down", "-v"], { cwd: root, env, timeout: 120_000 });
     const left = await docker.listContainers({

@@ -167,11 +167,20 @@ describe("losing a gateway replica", () => {
     // run). That is at most one per client, right at the kill; none once the balancer noticed.
     const allowedFailures = (result: PhaseResult) =>
       result === killed ? Math.min(result.failures, clients.sdkClients + clients.sessionlessClients) : 0;
+    // A failing phase names itself with its own failed and slow calls, so that the assertion
+    // message alone (all a truncated CI log may keep) says what happened.
     const problems = (result: PhaseResult) =>
       result.failures > allowedFailures(result) ||
       (result.failureWindowMs?.[1] ?? 0) > 1_000 ||
       result.slowestMs > SLOWEST_ALLOWED_MS
-        ? [result.name]
+        ? [
+            `${result.name}: ${result.failures} failed of ${result.calls}, slowest ${result.slowestMs} ms; ${[
+              ...result.errors,
+              ...result.slowCalls.map((call) => `slow: ${call}`),
+            ]
+              .slice(0, 8)
+              .join(" | ")}`,
+          ]
         : [];
     expect(judged.flatMap(problems)).toEqual([]);
     expect(judged.every((result) => result.calls > 0)).toBe(true);

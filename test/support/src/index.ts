@@ -3,6 +3,7 @@ export { eventually } from "./eventually.js";
 export { images } from "./images.js";
 export { type LocalRedis, startLocalRedis } from "./local-redis.js";
 export { connectClient, INITIALIZE, MCP_POST_HEADERS, parseRpcBody, resultText } from "./mcp.js";
+export { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./otlp-receiver.js";
 export { freePort } from "./ports.js";
 export { startRedis, type TestRedis } from "./redis.js";
 export { loseRedisData } from "./redis-loss.js";

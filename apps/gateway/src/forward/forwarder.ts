@@ -1,3 +1,4 @@
+import { inClientSpan } from "@mcp-broker/service-runtime";
 import type { BrokerSession, Route, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
@@ -138,7 +139,12 @@ export class Forwarder {
   async #call(forward: Forward, route: Route, session: BrokerSession | null): Promise<Dispatcher.ResponseData> {
     const headers = session ? { ...forward.headers, "mcp-session-id": session.upstreamSessionId } : forward.headers;
     const started = performance.now();
-    const response = await callUpstream(this.deps.dispatcher, { ...forward, headers, endpoint: route.endpoint });
+    // A client span until the answer's body closes; its W3C `traceparent` replaces the client's,
+    // so the MCP server's own spans join this trace (docs/architecture.md#tracing).
+    const { method } = forward;
+    const response = await inClientSpan(`${method} upstream`, { method, url: route.endpoint, headers }, (sent) =>
+      callUpstream(this.deps.dispatcher, { ...forward, headers: sent, endpoint: route.endpoint }),
+    );
     this.deps.metrics.upstreamDuration.observe({ method: forward.method }, (performance.now() - started) / 1000);
     return response;
   }

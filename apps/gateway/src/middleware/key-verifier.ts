@@ -1,3 +1,4 @@
+import { inClientSpan, inSpan } from "@mcp-broker/service-runtime";
 import type { SessionStore } from "@mcp-broker/session-store";
 import { request } from "undici";
 import type { GatewayConfig } from "../config.js";
@@ -9,13 +10,10 @@ export type VerifierConfig = Pick<GatewayConfig, "AUTH_VERIFY" | "AUTH_VERIFY_UR
 /** Asks the upstream service (Outline `POST /api/auth.info`) whether the key is valid. */
 async function verifyUpstream(url: string, key: string): Promise<boolean> {
   try {
-    const response = await request(url, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "application/json" },
-      body: "{}",
-      headersTimeout: 5000,
-      bodyTimeout: 5000,
-    });
+    const headers = { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "application/json" };
+    const response = await inClientSpan("POST auth.info", { method: "POST", url, headers }, (sent) =>
+      request(url, { method: "POST", headers: sent, body: "{}", headersTimeout: 5000, bodyTimeout: 5000 }),
+    );
     await response.body.dump();
     if (response.statusCode >= 200 && response.statusCode < 300) return true;
     if (response.statusCode === 401 || response.statusCode === 403) return false;
@@ -44,9 +42,12 @@ export class KeyVerifier {
   async check(user: User): Promise<void> {
     const url = this.config.AUTH_VERIFY_URL;
     if (this.config.AUTH_VERIFY === "off" || !url) return;
-    const cached = await this.store.getAuthVerdict(user.id);
-    const valid = cached ?? (await this.#verifyOnce(user, url));
-    if (!valid) throw new GatewayError("UNAUTHORIZED_REJECTED");
+    await inSpan("verify key", async (span) => {
+      const cached = await this.store.getAuthVerdict(user.id);
+      span?.setAttribute("mcpb.auth.cached", cached !== null);
+      const valid = cached ?? (await this.#verifyOnce(user, url));
+      if (!valid) throw new GatewayError("UNAUTHORIZED_REJECTED");
+    });
   }
 
   /** Single flight: the first request of a key verifies it; the others wait for its verdict. */

@@ -1,6 +1,7 @@
 import type { SessionStore } from "@mcp-broker/session-store";
 import { Hono } from "hono";
 import type { Broker } from "../broker.js";
+import type { BusyUsers } from "../busy-users.js";
 import type { GatewayConfig } from "../config.js";
 import { type GatewayEnv, requestHeader } from "../env.js";
 import { GatewayError } from "../errors.js";
@@ -8,6 +9,7 @@ import { ClientGone, readBody } from "../forward/client-request.js";
 import type { Answer } from "../forward/reply.js";
 import { chargeRequests } from "../middleware/auth.js";
 import type { JsonRpcMessage } from "../rpc-ids.js";
+import { describeMcpRequest } from "../tracing.js";
 import { StreamCounter } from "./stream-counter.js";
 
 export interface McpRouteDeps {
@@ -17,6 +19,8 @@ export interface McpRouteDeps {
   >;
   broker: Broker;
   store: SessionStore;
+  /** Marks users with something in flight, so MAX_BACKENDS never reclaims their backend. */
+  busy: BusyUsers;
 }
 
 /** Limits on what one POST may carry, checked before anything is forwarded or stored. */
@@ -55,7 +59,7 @@ const toResponse = (answer: Answer) => new Response(answer.body, { status: answe
  * shape are checked here; everything about sessions, servers and recovery is the broker's
  * (docs/architecture.md#request-flow). Authentication has already run.
  */
-export function mcpRoutes({ config, broker, store }: McpRouteDeps): Hono<GatewayEnv> {
+export function mcpRoutes({ config, broker, store, busy }: McpRouteDeps): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   const streams = new StreamCounter(config.MAX_STREAMS_PER_USER);
 
@@ -65,9 +69,11 @@ export function mcpRoutes({ config, broker, store }: McpRouteDeps): Hono<Gateway
     const text = await readBody(c.env.incoming, config.MAX_BODY_BYTES);
     if (text === null) throw new GatewayError("BODY_TOO_LARGE", String(config.MAX_BODY_BYTES));
     const { messages, batch } = parseMessages(text);
+    describeMcpRequest(messages);
     checkLimits(config, messages);
     // Authentication charged one request; a batch costs one per message.
     await chargeRequests(config, store, c.get("user"), messages.length - 1);
+    c.env.outgoing.once("close", busy.hold(c.get("user").id));
     const answer = await broker.post(c.get("user"), c.get("log"), {
       messages,
       batch,
@@ -86,6 +92,7 @@ export function mcpRoutes({ config, broker, store }: McpRouteDeps): Hono<Gateway
     // Held until the client's connection closes, whatever ends the stream.
     const release = streams.open(user.id);
     c.env.outgoing.once("close", release);
+    c.env.outgoing.once("close", busy.hold(user.id));
     try {
       const answer = await broker.listen(user, c.get("log"), {
         headers: c.env.incoming.headers,

@@ -6,9 +6,9 @@ import type { Redis } from "ioredis";
 import { pino } from "pino";
 import { createDashboard } from "../dashboard.js";
 import { createMetrics } from "../metrics.js";
-import { findUser, listServers, stopServer } from "./overview.js";
+import { findUser, listPool, listServers, stopServer } from "./overview.js";
 import { OPERATOR_PATH } from "./routes.js";
-import { statusText } from "./text.js";
+import { poolText, statusText } from "./text.js";
 
 /** Containers as a map: what the operator view reads from the engine, and what it removes. */
 function fakeDriver(containers: ManagedContainer[]): ContainerDriver & { removed: string[] } {
@@ -86,7 +86,27 @@ describe("operator view", () => {
       createdAt: 1_000,
     });
     expect((await store.sessionsOfUser(first)).map((s) => s.upstreamSessionId).sort()).toEqual(["u0", "u1"]);
-    expect(statusText({ at: Date.now(), servers: rows, sweeps: [], lastHour: {} })).toContain(first.slice(0, 12));
+    const pool = { spares: [], starting: 0 };
+    expect(statusText({ at: Date.now(), servers: rows, pool, sweeps: [], lastHour: {} })).toContain(first.slice(0, 12));
+  });
+
+  it("lists the warm pool's spares, oldest first, with the engine's state", async () => {
+    const spareId = "d-spare".padEnd(64, "e");
+    const ticket = await store.warmPool.reserveStart(2, 100, 60_000);
+    expect(ticket).not.toBeNull();
+    await store.warmPool.add(
+      ticket as string,
+      { containerId: spareId, endpoint: "http://x:1/mcp", createdAt: 5_000 },
+      2,
+    );
+    const pool = await listPool({ store, driver }, 65_000);
+    expect(pool).toEqual({
+      spares: [{ containerId: spareId, running: null, createdAt: 5_000, ageMs: 60_000 }],
+      starting: 0,
+    });
+    expect(poolText(pool)).toContain("warm pool: 1 ready, 0 starting");
+    expect(poolText(pool)).toContain(spareId.slice(0, 12));
+    expect(await store.warmPool.drop(spareId)).toBe(true);
   });
 
   it("sums the last hour's events per cause and leaves out older minutes", async () => {

@@ -1,4 +1,4 @@
-import type { ContainerDriver, ManagedContainer } from "@mcp-broker/container-manager";
+import { type ContainerDriver, isSpareUserId, type ManagedContainer } from "@mcp-broker/container-manager";
 import { CodedError } from "@mcp-broker/service-runtime";
 import type { BrokerSession, EventCounts, Route, SessionStore } from "@mcp-broker/session-store";
 import type { Queue } from "bullmq";
@@ -25,6 +25,14 @@ export interface ServerRow {
   idleMs: number;
   sessions: number;
   coldStartMs: number | null;
+  /** The server was a spare of the warm pool that this user claimed. */
+  fromPool: boolean;
+}
+
+/** The warm pool: ready keyless spares, oldest (claimed next) first, and starts in flight. */
+export interface PoolView {
+  spares: Array<{ containerId: string; running: boolean | null; createdAt: number; ageMs: number }>;
+  starting: number;
 }
 
 export interface SweepRow {
@@ -38,6 +46,7 @@ export interface SweepRow {
 export interface Overview {
   at: number;
   servers: ServerRow[];
+  pool: PoolView;
   sweeps: SweepRow[];
   /** Recoveries, revivals and refused replays over the last hour, by event name. */
   lastHour: EventCounts;
@@ -67,10 +76,30 @@ export async function listServers(sources: OperatorSources, now = Date.now()): P
         idleMs: Math.max(0, now - route.lastUsedAt),
         sessions: sessionCounts.get(route.userId) ?? 0,
         coldStartMs: route.coldStartMs ?? null,
+        fromPool: container ? isSpareUserId(container.userId) : false,
       });
     }
   }
   return rows.sort((a, b) => a.idleMs - b.idleMs || a.userId.localeCompare(b.userId));
+}
+
+/** The warm pool as Redis holds it, joined with the engine's listing. */
+export async function listPool(sources: OperatorSources, now = Date.now()): Promise<PoolView> {
+  const [spares, starting, managed] = await Promise.all([
+    sources.store.warmPool.list(),
+    sources.store.warmPool.starting(),
+    sources.driver.listManaged(),
+  ]);
+  const running = new Map(managed.map((container) => [container.id, container.running]));
+  return {
+    spares: spares.map((spare) => ({
+      containerId: spare.containerId,
+      running: running.get(spare.containerId) ?? null,
+      createdAt: spare.createdAt,
+      ageMs: Math.max(0, now - spare.createdAt),
+    })),
+    starting,
+  };
 }
 
 /** The last `count` sweeps BullMQ kept (completed and failed), newest first. */
@@ -89,12 +118,13 @@ export async function lastSweeps(queue: Queue, count = 10): Promise<SweepRow[]> 
 }
 
 export async function gatherOverview(sources: OperatorSources, now = Date.now()): Promise<Overview> {
-  const [servers, sweeps, lastHour] = await Promise.all([
+  const [servers, pool, sweeps, lastHour] = await Promise.all([
     listServers(sources, now),
+    listPool(sources, now),
     sources.queue ? lastSweeps(sources.queue) : Promise.resolve([]),
     sources.store.eventsSince(60, now),
   ]);
-  return { at: now, servers, sweeps, lastHour };
+  return { at: now, servers, pool, sweeps, lastHour };
 }
 
 /** The one routed user whose id starts with `prefix`; an unknown or ambiguous prefix is an error. */

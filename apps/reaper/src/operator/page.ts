@@ -24,7 +24,7 @@ function serverRow(row: ServerRow, stopPath: string): Html {
     <td>${time(row.lastUsedAt)}</td>
     <td class="num">${duration(row.idleMs)}</td>
     <td class="num">${row.sessions}</td>
-    <td class="num">${duration(row.coldStartMs)}</td>
+    <td class="num">${duration(row.coldStartMs)}${row.fromPool ? " (pool)" : ""}</td>
     <td>
       <form method="post" action="${stopPath}">
         <input type="hidden" name="user" value="${row.userId}">
@@ -70,6 +70,14 @@ export function operatorPage(
   <table id="servers">
     <thead><tr><th>user</th><th>container</th><th>created</th><th>last used</th><th>idle for</th><th>sessions</th><th>cold start</th><th></th></tr></thead>
     <tbody>${servers.map((row) => serverRow(row, options.stopPath))}</tbody>
+  </table>
+  <h2>Warm pool (${overview.pool.spares.length} ready, ${overview.pool.starting} starting)</h2>
+  <table id="pool">
+    <thead><tr><th>spare</th><th>state</th><th>created</th><th>age</th></tr></thead>
+    <tbody>${overview.pool.spares.map(
+      (spare) =>
+        html`<tr><td><code>${spare.containerId.slice(0, 12)}</code></td><td>${running(spare.running)}</td><td>${time(spare.createdAt)}</td><td class="num">${duration(spare.ageMs)}</td></tr>`,
+    )}</tbody>
   </table>
   <h2>Last hour</h2>
   ${eventGroups(overview.lastHour).map(

@@ -1,6 +1,6 @@
 import type { BrokerSession } from "@mcp-broker/session-store";
 import { duration, eventGroups, running, time } from "./format.js";
-import { type Overview, type ServerRow, shortUser } from "./overview.js";
+import { type Overview, type PoolView, type ServerRow, shortUser } from "./overview.js";
 
 /** Left-aligned columns, as wide as their widest cell. */
 function table(head: string[], rows: string[][]): string {
@@ -25,9 +25,26 @@ export function usersText(servers: ServerRow[]): string {
       time(row.lastUsedAt),
       duration(row.idleMs),
       String(row.sessions),
-      duration(row.coldStartMs),
+      duration(row.coldStartMs) + (row.fromPool ? " (pool)" : ""),
     ]),
   );
+}
+
+export function poolText(pool: PoolView): string {
+  const starting = `${pool.spares.length} ready, ${pool.starting} starting`;
+  if (pool.spares.length === 0) return `warm pool: ${starting}`;
+  return [
+    `warm pool: ${starting}`,
+    table(
+      ["SPARE", "STATE", "CREATED (UTC)", "AGE"],
+      pool.spares.map((spare) => [
+        spare.containerId.slice(0, 12),
+        running(spare.running),
+        time(spare.createdAt),
+        duration(spare.ageMs),
+      ]),
+    ),
+  ].join("\n");
 }
 
 /** `mcp-broker status`: the operator view as text, section by section. */
@@ -55,6 +72,8 @@ export function statusText(overview: Overview): string {
   return [
     `Users with a server (${overview.servers.length}) as of ${time(overview.at)} UTC`,
     usersText(overview.servers),
+    "",
+    poolText(overview.pool),
     "",
     "Last hour",
     hour,

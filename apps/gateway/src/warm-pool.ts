@@ -1,0 +1,131 @@
+import {
+  type Backend,
+  type ContainerDriver,
+  endMcpSession,
+  initializeMcpSession,
+  requestMcp,
+  spareUserId,
+} from "@mcp-broker/container-manager";
+import type { SessionStore } from "@mcp-broker/session-store";
+import type { Logger } from "pino";
+import type { GatewayConfig } from "./config.js";
+import type { Metrics } from "./metrics.js";
+
+export interface WarmPoolDeps {
+  config: Pick<
+    GatewayConfig,
+    "WARM_POOL_SIZE" | "WARM_POOL_REFILL_SECONDS" | "BACKEND_KEY_AT_START" | "MAX_BACKENDS" | "BACKEND_READY_TIMEOUT_MS"
+  >;
+  store: SessionStore;
+  driver: ContainerDriver;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** Spares one replica starts at once while refilling: a pool of 20 fills in a few rounds, not 20. */
+const PARALLEL_STARTS = 4;
+const REFILL_DELAY_MS = 2000;
+const WARM_UP_INITIALIZE = {
+  protocolVersion: "2025-06-18",
+  capabilities: {},
+  clientInfo: { name: "mcp-broker-warm-pool", version: "1" },
+};
+
+/**
+ * Keeps the warm pool full (docs/architecture.md#warm-pool): spares started without a key,
+ * which a new user claims instead of waiting for a start. Every replica refills, after each
+ * claim and every WARM_POOL_REFILL_SECONDS; Redis (WarmPool.reserveStart) keeps ready plus
+ * starting spares at most WARM_POOL_SIZE across replicas, and inside MAX_BACKENDS.
+ */
+export class SpareRefill {
+  readonly enabled: boolean;
+  #running: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | undefined;
+  #soon: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(private readonly deps: WarmPoolDeps) {
+    // An image that reads its key only at start cannot serve a user it was not started for.
+    this.enabled = deps.config.WARM_POOL_SIZE > 0 && !deps.config.BACKEND_KEY_AT_START;
+  }
+
+  /** Fills the pool now and then every WARM_POOL_REFILL_SECONDS, until `close`. */
+  start(): void {
+    if (!this.enabled || this.#timer) return;
+    this.#timer = setInterval(() => void this.refill(), this.deps.config.WARM_POOL_REFILL_SECONDS * 1000);
+    this.#timer.unref();
+    void this.refill();
+  }
+
+  /**
+   * Refills a moment after a claim: starting containers takes the CPU that the claimant's
+   * first calls on their fresh spare need (measured: bench/src/pool.mjs), and claims come in bursts.
+   */
+  refillSoon(): void {
+    if (!this.enabled || this.#soon) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      void this.refill();
+    }, REFILL_DELAY_MS);
+    this.#soon.unref();
+  }
+
+  /** Starts spares until the pool (or MAX_BACKENDS) is full; one round at a time per replica. */
+  refill(): Promise<void> {
+    if (!this.enabled || this.#closed) return Promise.resolve();
+    this.#running ??= Promise.all(Array.from({ length: PARALLEL_STARTS }, () => this.#fill())).then(() => {
+      this.#running = null;
+    });
+    return this.#running;
+  }
+
+  /** Stops refilling; resolves once the starts under way are pooled (or removed). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    clearTimeout(this.#soon);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  /**
+   * One keyless MCP exchange before the spare is pooled (initialize, tools/list, DELETE), so the
+   * server has loaded and compiled its request path before a user's first call: a fresh
+   * process answers its first requests several times slower (bench/src/pool.mjs). Best effort.
+   */
+  async #warmUp(backend: Backend): Promise<void> {
+    const endpoint = { url: backend.endpoint, timeoutMs: 10_000 };
+    try {
+      const session = await initializeMcpSession(endpoint, WARM_UP_INITIALIZE);
+      await requestMcp(endpoint, session, "tools/list", {});
+      await endMcpSession(endpoint, session);
+    } catch (error) {
+      this.deps.logger.warn({ err: (error as Error).message }, "warm pool: warming a spare up failed");
+    }
+  }
+
+  async #fill(): Promise<void> {
+    const { config, store, driver, logger, metrics } = this.deps;
+    const ttlMs = config.BACKEND_READY_TIMEOUT_MS + 30_000;
+    while (!this.#closed) {
+      const ticket = await store.warmPool
+        .reserveStart(config.WARM_POOL_SIZE, config.MAX_BACKENDS, ttlMs)
+        .catch((error: Error) => void logger.warn({ err: error.message }, "warm pool: cannot reserve a start"));
+      if (!ticket) return;
+      try {
+        const backend = await driver.ensure({ userId: spareUserId(), apiKey: "" });
+        await this.#warmUp(backend);
+        const spare = { ...backend, createdAt: Date.now() };
+        if (await store.warmPool.add(ticket, spare, config.WARM_POOL_SIZE)) {
+          metrics.sparesStarted.inc();
+          continue;
+        }
+        await driver.remove(backend.containerId); // the pool filled meanwhile (a slow start)
+      } catch (error) {
+        await store.warmPool.cancelStart(ticket).catch(() => {});
+        logger.warn({ err: (error as Error).message }, "warm pool: starting a spare failed; retried next round");
+      }
+      return;
+    }
+  }
+}
