@@ -23,7 +23,11 @@ module.exports = {
       "@swc/jest",
       { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } },
     ],
+    // ESM-only dependencies (eventsource-parser 4): jest runs tests as CommonJS, and loads ESM
+    // with require() only under --experimental-vm-modules, so SWC turns them into CommonJS too.
+    "^.+\\.js$": ["@swc/jest", { jsc: { target: "es2022" }, module: { type: "commonjs" } }],
   },
+  transformIgnorePatterns: ["/node_modules/(?!eventsource-parser/)"],
   moduleNameMapper: {
     ...Object.fromEntries(Object.entries(workspaces).map(([name, file]) => [`^${name}$`, path.join(root, file)])),
     "^(\\.{1,2}/.*)\\.js$": "$1",

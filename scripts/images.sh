@@ -11,6 +11,8 @@
 #                                  host prometheus (the `observability` Compose profile); skipped
 #                                  with a note when neither is there, as that profile is optional
 #   mcp-broker/outline-stub:local  apps/outline-stub/Dockerfile on the node base
+#   mcp-broker/conformance-backend:local  the same with STUB_TOOLS=conformance (the MCP
+#                                  conformance suite's server, for test/e2e conformance.test.ts)
 #   mcp-broker/gateway:local       Dockerfile (APP=gateway) on the node base
 #   mcp-broker/reaper:local        Dockerfile (APP=reaper) on the node base
 #   mcp-broker/engine-guard:local  Dockerfile (APP=engine-guard) on the node base (container control)
@@ -26,6 +28,7 @@ NGINX_BASE=${NGINX_IMAGE:-mcp-broker/nginx:local}
 HAPROXY_BASE=${HAPROXY_IMAGE:-mcp-broker/haproxy:local}
 PROMETHEUS_BASE=${PROMETHEUS_IMAGE:-mcp-broker/prometheus:local}
 STUB=${STUB_IMAGE:-mcp-broker/outline-stub:local}
+CONFORMANCE=${CONFORMANCE_IMAGE:-mcp-broker/conformance-backend:local}
 
 log() { printf '[images] %s\n' "$*" >&2; }
 
@@ -125,6 +128,8 @@ if [ -z "$cafile" ]; then
   case "${NODE_EXTRA_CA_CERTS:-}" in /etc/ssl/certs/*) cafile=$NODE_EXTRA_CA_CERTS ;; esac
 fi
 build "$STUB" apps/outline-stub --build-arg NODE_IMAGE="$NODE_BASE"
+# The same bundle serving the MCP conformance suite's tools (test/e2e conformance.test.ts).
+build "$CONFORMANCE" apps/outline-stub --build-arg NODE_IMAGE="$NODE_BASE" --build-arg STUB_TOOLS=conformance
 # `npm run dev` runs the gateway and reaper on the host and needs no images of them, nor the
 # Compose stack's nginx and HAProxy.
 [ -n "${SKIP_APP_IMAGES:-}" ] && exit 0

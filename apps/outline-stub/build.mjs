@@ -7,7 +7,7 @@ await build({
   bundle: true,
   platform: "node",
   format: "esm",
-  target: "node20",
+  target: "node24",
   sourcemap: false,
   legalComments: "none",
   banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },

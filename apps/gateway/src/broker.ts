@@ -15,10 +15,12 @@ import { type Forward, type Forwarded, Forwarder, type ForwardStart } from "./fo
 import { type HeaderPolicy, headerPolicy, headerValue, isEventStream } from "./forward/headers.js";
 import { type Answer, type ReplyOptions, reply } from "./forward/reply.js";
 import type { Metrics } from "./metrics.js";
+import { MODERN_PROTOCOL_VERSION } from "./protocol-eras.js";
 import { SessionRelay } from "./relay/session-relay.js";
 import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
 import { ClientSessions } from "./sessions/client-sessions.js";
-import { UpstreamSessions } from "./upstream-sessions.js";
+import { discoverAnswer } from "./sessions/discover.js";
+import { type ModernBridge, UpstreamSessions } from "./upstream-sessions.js";
 import type { SpareRefill } from "./warm-pool.js";
 
 export interface BrokerDeps {
@@ -105,13 +107,36 @@ export class Broker {
     if (request.clientSessionId) return this.#postOnSession(user, log, request, forward, request.clientSessionId);
     const initialize = request.messages.find((m) => m.method === "initialize");
     if (initialize) return this.#initialize(user, log, forward, request, initialize);
-    if (request.mcpMethod) {
-      // MCP 2026-07-28 has no sessions: pass through untouched, so a server that answers 400
-      // makes the client fall back to initialize, as that revision specifies.
+    if (request.mcpMethod) return this.#postModern(user, log, request, forward);
+    return this.#postPooled(user, log, request, forward);
+  }
+
+  /**
+   * MCP 2026-07-28 (no sessions, `Mcp-Method`; headers already checked against the body by the
+   * route): to a server of that revision, passed through untouched; to a legacy server, bridged
+   * — `server/discover` answered from the server's `initialize` result, every other request run
+   * on the user's pooled session as a legacy client's (docs/architecture.md#protocol-eras).
+   */
+  async #postModern(user: User, log: Logger, request: PostRequest, forward: Forward) {
+    const bridge =
+      request.protocolVersion === MODERN_PROTOCOL_VERSION
+        ? await this.#upstream.modernBridge(user, log, request.protocolVersion)
+        : null;
+    if (!bridge) {
+      // A revision the broker does not bridge, or a server that speaks it: untouched, so a
+      // server that answers 400 makes the client fall back to initialize.
       this.#touch(user, log);
       return this.#reply(user, log, await this.#forwarder.forward(user, log, forward, { session: null }));
     }
-    return this.#postPooled(user, log, request, forward);
+    const message = request.messages[0] as JsonRpcMessage;
+    if (message.method === "server/discover") {
+      this.#touch(user, log, bridge.session);
+      return discoverAnswer(message.id ?? null, bridge.initializeResult);
+    }
+    // The legacy server knows the session's version and nothing of the revision's headers.
+    const { "mcp-method": _method, "mcp-name": _name, ...headers } = forward.headers;
+    headers["mcp-protocol-version"] = bridge.session.protocolVersion;
+    return this.#postPooled(user, log, request, { ...forward, headers }, bridge);
   }
 
   /**
@@ -193,8 +218,8 @@ export class Broker {
    * shared by every such client, so request ids are rewritten to unique upstream ids. One
    * round trip when the pool exists: pooled session, route, and the touch of both.
    */
-  async #postPooled(user: User, log: Logger, request: PostRequest, forward: Forward) {
-    const used = await this.deps.store.usePooledSession(user.id);
+  async #postPooled(user: User, log: Logger, request: PostRequest, forward: Forward, pooled?: ModernBridge) {
+    const used = pooled ?? (await this.deps.store.usePooledSession(user.id));
     const session = used.session ?? (await this.#upstream.openPooled(user, log, request.protocolVersion));
     const rewritten = this.#ids.rewrite(request.messages);
     const tracker = this.#tracker(user, log, request.messages, [...rewritten.ids.keys()]);

@@ -13,6 +13,8 @@ export const RPC = {
   unavailable: -32003,
   unauthorized: -32004,
   rateLimited: -32005,
+  /** MCP 2026-07-28 transports, Server Validation: the request metadata headers do not match the body. */
+  headerMismatch: -32020,
 } as const;
 
 /**
@@ -25,6 +27,7 @@ export type ErrorCode =
   | "PARSE_ERROR"
   | "INVALID_REQUEST"
   | "INITIALIZE_NOT_ALONE"
+  | "HEADER_MISMATCH"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "BODY_TOO_LARGE"
   | "BATCH_TOO_LARGE"
@@ -100,6 +103,11 @@ export const ERRORS: { readonly [Code in ErrorCode]: ErrorRule } = {
     status: 400,
     rpc: RPC.invalidRequest,
     message: say("initialize must be the only message in its request"),
+  },
+  HEADER_MISMATCH: {
+    status: 400,
+    rpc: RPC.headerMismatch,
+    message: (detail) => `Header mismatch: ${detail}`,
   },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,

@@ -138,10 +138,37 @@ describe("bad input and faults get a precise status and a JSON-RPC error", () =>
     expect((await post(guarded.url, list(), headers)).status).toBe(200); // non-browser clients send none
   });
 
-  it("passes MCP 2026-07-28 requests (Mcp-Method, no session) through untouched, without pooling", async () => {
+  it("answers a 2026-07-28 server/discover for the session-based server itself, and runs its requests on the pooled session", async () => {
+    const open = await start({});
+    const apiKey = key("modern");
+    const modern = (method: string) => ({
+      "X-Outline-API-Key": apiKey,
+      "MCP-Protocol-Version": "2026-07-28",
+      "Mcp-Method": method,
+    });
+    const discover = await post(
+      open.url,
+      { jsonrpc: "2.0", id: "d", method: "server/discover" },
+      modern("server/discover"),
+    );
+    expect(discover.status).toBe(200);
+    expect(discover.body).toMatchObject({
+      id: "d",
+      result: { supportedVersions: ["2026-07-28"], capabilities: { tools: {} } },
+    });
+    const tools = await post(open.url, list(1), modern("tools/list"));
+    expect(tools.status).toBe(200);
+    expect(tools.body.id).toBe(1);
+    expect(tools.body.result.tools.length).toBeGreaterThan(0);
+    const { userIdFor } = await import("./middleware/auth.js");
+    expect(await open.store.getPooledSession(userIdFor(open.config.KEY_HASH_SECRET, apiKey))).not.toBeNull();
+  });
+
+  it("passes a request of a revision it does not bridge (Mcp-Method, a later version) through untouched, without pooling", async () => {
     const open = await start({});
     const apiKey = key("stateless");
-    const answer = await post(open.url, list(1), { "X-Outline-API-Key": apiKey, "Mcp-Method": "tools/list" });
+    const headers = { "X-Outline-API-Key": apiKey, "MCP-Protocol-Version": "2027-01-01", "Mcp-Method": "tools/list" };
+    const answer = await post(open.url, list(1), headers);
     // The session-based server answers 400, which is what makes such a client fall back to initialize.
     expect(answer.status).toBe(400);
     expect(answer.body.error.message).toMatch(/session/i);

@@ -1,12 +1,12 @@
 import {
   cancelMcpRequest,
   endMcpSession,
-  initializeMcpSession,
   type McpEndpoint,
+  openMcpSession,
   requestMcp,
 } from "@mcp-broker/container-manager";
 import { inSpan } from "@mcp-broker/service-runtime";
-import type { BrokerSession, Route, SessionRecord, SessionStore } from "@mcp-broker/session-store";
+import type { BackendEra, BrokerSession, Route, SessionRecord, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import type { Backends } from "./backends.js";
@@ -14,11 +14,21 @@ import type { GatewayConfig } from "./config.js";
 import type { User } from "./env.js";
 import { GatewayError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
+import { negotiated, ProtocolEras } from "./protocol-eras.js";
 import { type Attempt, withRecovery } from "./recovery.js";
 import type { InitializeEssentials } from "./sessions/token.js";
 
 /** The newest protocol revision the broker speaks when it initializes on a client's behalf. */
 export const DEFAULT_PROTOCOL_VERSION = "2025-06-18";
+
+/** A 2026-07-28 client's way onto a legacy server: the user's pooled session, and the server's self-description. */
+export interface ModernBridge {
+  session: BrokerSession;
+  /** The route `usePooledSession` read with the session; null when the pool was opened just now. */
+  route: Route | null;
+  /** The legacy server's `initialize` result: what `server/discover` answers with. */
+  initializeResult: Record<string, unknown>;
+}
 
 /** The broker's own `initialize` params: the pooled session's, and a revival's when nothing better is known. */
 export function brokerInitializeParams(protocolVersion?: string): InitializeEssentials {
@@ -48,7 +58,7 @@ export interface RevivalTarget {
 }
 
 export interface UpstreamSessionsDeps {
-  config: Pick<GatewayConfig, "API_KEY_HEADER" | "UPSTREAM_TIMEOUT_MS" | "MAX_UPSTREAM_BODY_BYTES">;
+  config: Pick<GatewayConfig, "API_KEY_HEADER" | "UPSTREAM_TIMEOUT_MS" | "MAX_UPSTREAM_BODY_BYTES" | "BACKEND_IMAGE">;
   store: SessionStore;
   backends: Backends;
   dispatcher: Dispatcher;
@@ -60,7 +70,11 @@ export interface UpstreamSessionsDeps {
  * through container-manager's MCP client (docs/architecture.md#upstream-sessions).
  */
 export class UpstreamSessions {
-  constructor(private readonly deps: UpstreamSessionsDeps) {}
+  readonly #eras: ProtocolEras;
+
+  constructor(private readonly deps: UpstreamSessionsDeps) {
+    this.#eras = new ProtocolEras(deps.store, deps.config.BACKEND_IMAGE);
+  }
 
   /** The user's server as an MCP client reaches it, with the user's key in the header it reads. */
   endpoint(user: User, route: Route, timeoutMs = Math.min(this.deps.config.UPSTREAM_TIMEOUT_MS, 30_000)): McpEndpoint {
@@ -86,16 +100,36 @@ export class UpstreamSessions {
       const again = await store.getPooledSession(user.id);
       if (again) return again;
       const params = brokerInitializeParams(protocolVersion);
-      const { upstream } = await this.#initialize(user, log, params, route, { mayStartServer: true });
+      const opened = await this.#initialize(user, log, params, route, { mayStartServer: true });
+      await this.#eras.learn(params.protocolVersion, opened.result);
       log.info("pooled session opened");
       return store.createSession({
         userId: user.id,
-        upstreamSessionId: upstream,
+        upstreamSessionId: opened.upstream,
         initializeParams: params,
-        protocolVersion: params.protocolVersion,
+        // The version the server chose: the one every request on the session must name.
+        protocolVersion: negotiated(opened.result) ?? params.protocolVersion,
         pooled: true,
       });
     });
+  }
+
+  /**
+   * For a 2026-07-28 client: null when the user's server speaks that revision itself (its
+   * requests pass through untouched); else the user's pooled session, on which its requests
+   * run as a legacy client's, with the server's `initialize` result to answer `server/discover`.
+   * The era is learned once per backend image from an `initialize` that offers 2026-07-28 (a
+   * legacy server answers with an older version), the one that opens the pool when there is none.
+   */
+  async modernBridge(user: User, log: Logger, protocolVersion: string): Promise<ModernBridge | null> {
+    const { store } = this.deps;
+    let known = await this.#eras.known();
+    if (known?.era === "modern") return null;
+    const used = await store.usePooledSession(user.id);
+    const session = used.session ?? (await this.openPooled(user, log, protocolVersion));
+    known = known ?? (await this.#eras.known()) ?? (await this.#describe(user, log, protocolVersion));
+    if (known.era === "modern") return null;
+    return { session, route: used.session ? used.route : null, initializeResult: known.initializeResult ?? {} };
   }
 
   /**
@@ -200,21 +234,40 @@ export class UpstreamSessions {
     params: InitializeEssentials,
     route: Route,
     options: { mayStartServer: boolean },
-  ): Promise<{ upstream: string; route: Route }> {
+  ): Promise<{ upstream: string; route: Route; result: Record<string, unknown> }> {
     const { backends } = this.deps;
     const { result, attempt } = await withRecovery(
       this.deps.metrics,
       {
         log,
-        send: (attempt) => initializeMcpSession(this.endpoint(user, attempt.route), params),
-        settle: async (id: string) => ({ result: id, failure: null }),
+        send: (attempt) => openMcpSession(this.endpoint(user, attempt.route), params),
+        settle: async (opened: { sessionId: string; result: Record<string, unknown> }) => ({
+          result: opened,
+          failure: null,
+        }),
         isAlive: (candidate) => backends.isAlive(candidate),
         // The lock is held already: take no second turn at it.
         replaceServer: options.mayStartServer ? (stale) => backends.ensureLocked(user, log, stale) : undefined,
       },
       { route, session: null },
     );
-    return { upstream: result, route: attempt.route };
+    return { upstream: result.sessionId, route: attempt.route, result: result.result };
+  }
+
+  /** Asks the server what it speaks when a pool exists but its era is not known (an upstream session opened and ended). */
+  async #describe(user: User, log: Logger, protocolVersion: string): Promise<BackendEra> {
+    const route = await this.deps.backends.ensure(user, log);
+    const params = brokerInitializeParams(protocolVersion);
+    const opened = await this.deps.store.withUserLock(user.id, this.deps.backends.lock, () =>
+      this.#initialize(user, log, params, route, { mayStartServer: true }),
+    );
+    await this.endUpstream(user, log, opened.route, opened.upstream);
+    return (
+      (await this.#eras.learn(params.protocolVersion, opened.result)) ?? {
+        era: "legacy",
+        initializeResult: opened.result,
+      }
+    );
   }
 
   /** What the client set on its old session, told to the new one (best effort: logged when refused). */

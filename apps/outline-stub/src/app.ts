@@ -3,8 +3,12 @@ import { monitoringRoutes } from "@mcp-broker/service-runtime";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
+import { createConformanceServer } from "./conformance-tools.js";
 import type { DocumentStore } from "./documents.js";
 import { createMcpServer } from "./tools.js";
+
+/** Which MCP server a session gets: the Outline-like tools, or the conformance suite's (`STUB_TOOLS`). */
+export type StubTools = "outline" | "conformance";
 
 export interface StubOptions {
   apiKey: string;
@@ -12,6 +16,7 @@ export interface StubOptions {
   /** Demo mode: keys matching it are accepted as well as `allowedKeys`. */
   allowedKeyPattern?: RegExp | undefined;
   documents: DocumentStore;
+  tools?: StubTools | undefined;
 }
 
 export interface Stub {
@@ -23,6 +28,19 @@ export interface Stub {
 }
 
 const rpcError = (code: number, message: string) => ({ jsonrpc: "2.0", error: { code, message }, id: null });
+
+/**
+ * MCP transports (2025-11-25): a server MUST validate Origin against DNS rebinding. A browser
+ * always sends one; only a loopback origin is this local server's own (the broker forwards none).
+ */
+function foreignOrigin(origin: string | undefined): boolean {
+  if (origin === undefined) return false;
+  try {
+    return !["localhost", "127.0.0.1", "[::1]"].includes(new URL(origin).hostname);
+  } catch {
+    return true;
+  }
+}
 
 /**
  * A stateful Streamable HTTP MCP server with the session rules of the Outline MCP server
@@ -51,6 +69,7 @@ export function createStub(options: StubOptions): Stub {
   });
 
   app.all("/mcp", async (c) => {
+    if (foreignOrigin(c.req.header("origin"))) return c.json(rpcError(-32000, "Origin not allowed"), 403);
     const sessionId = c.req.header("mcp-session-id");
     if (sessionId) {
       const transport = sessions.get(sessionId);
@@ -81,7 +100,10 @@ export function createStub(options: StubOptions): Stub {
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
-    const server = createMcpServer({ documents: options.documents, apiKey: options.apiKey, instanceId, cancelled });
+    const server =
+      options.tools === "conformance"
+        ? createConformanceServer()
+        : createMcpServer({ documents: options.documents, apiKey: options.apiKey, instanceId, cancelled });
     await server.connect(transport);
     return transport.handleRequest(c.req.raw, { parsedBody: body });
   });

@@ -6,6 +6,8 @@ export { ConfigError } from "@mcp-broker/service-runtime";
 const schema = z.object({
   PORT: envFields.listenPort(3000),
   HOST: z.string().default("0.0.0.0"),
+  /** `conformance`: the MCP conformance suite's tools, resources and prompts instead of Outline's. */
+  STUB_TOOLS: z.enum(["outline", "conformance"]).default("outline"),
   /**
    * The key this server was started for, as the Outline MCP server reads it; optional, as
    * there: a spare of the warm pool starts without one and reads `x-outline-api-key` per request.

@@ -26,6 +26,7 @@ await runService({
       allowedKeyPattern: config.AUTH_ALLOWED_KEY_PATTERN,
       port: config.PORT,
       host: config.HOST,
+      tools: config.STUB_TOOLS,
     });
     log.info(
       { port: stub.port, key: config.OUTLINE_API_KEY ? fingerprint(config.OUTLINE_API_KEY) : null },

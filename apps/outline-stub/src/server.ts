@@ -1,6 +1,6 @@
 import type { ServerType } from "@hono/node-server";
 import { listen } from "@mcp-broker/service-runtime";
-import { createStub, type Stub } from "./app.js";
+import { createStub, type Stub, type StubTools } from "./app.js";
 import { DocumentStore } from "./documents.js";
 
 export interface RunningStub extends Stub {
@@ -22,12 +22,14 @@ export async function startStub(options: {
   allowedKeyPattern?: RegExp | undefined;
   port?: number;
   host?: string;
+  tools?: StubTools | undefined;
 }): Promise<RunningStub> {
   const stub = createStub({
     apiKey: options.apiKey,
     allowedKeys: options.allowedKeys ?? [],
     allowedKeyPattern: options.allowedKeyPattern,
     documents: new DocumentStore(SEED),
+    tools: options.tools,
   });
   const server = await listen(stub.app.fetch, { port: options.port ?? 0, host: options.host ?? "127.0.0.1" });
   return {

@@ -34,6 +34,8 @@ export {
   endMcpSession,
   initializeMcpSession,
   type McpEndpoint,
+  type OpenedMcpSession,
+  openMcpSession,
   requestMcp,
   UpstreamInitializeError,
 } from "./mcp-client.js";

@@ -91,12 +91,25 @@ function firstResponse(eventStream: boolean, text: string): { result?: unknown; 
   return {};
 }
 
+/** An upstream session just opened, and what the server said about itself in its `initialize` result. */
+export interface OpenedMcpSession {
+  sessionId: string;
+  /** `protocolVersion`, `capabilities`, `serverInfo`, `instructions`, as the server sent them. */
+  result: Record<string, unknown>;
+}
+
+/** Opens an upstream session (see `openMcpSession`) and resolves to the server's session id. */
+export async function initializeMcpSession(endpoint: McpEndpoint, params: unknown): Promise<string> {
+  return (await openMcpSession(endpoint, params)).sessionId;
+}
+
 /**
  * Opens an upstream session as a client would: `initialize` with the given params, then
- * `notifications/initialized` (MCP lifecycle). Resolves to the server's session id; throws
- * undici's error when there was no answer, UpstreamInitializeError when it refused.
+ * `notifications/initialized` (MCP lifecycle). Resolves to the server's session id and its
+ * `initialize` result; throws undici's error when there was no answer, UpstreamInitializeError
+ * when it refused.
  */
-export async function initializeMcpSession(endpoint: McpEndpoint, params: unknown): Promise<string> {
+export async function openMcpSession(endpoint: McpEndpoint, params: unknown): Promise<OpenedMcpSession> {
   const init = await send(endpoint, {
     method: "POST",
     headers: POST_HEADERS,
@@ -123,7 +136,7 @@ export async function initializeMcpSession(endpoint: McpEndpoint, params: unknow
     body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
   });
   await initialized.body.dump();
-  return sessionId;
+  return { sessionId, result: (answer.result ?? {}) as Record<string, unknown> };
 }
 
 /**

@@ -1,4 +1,5 @@
 export type { EventCounts } from "./activity.js";
+export type { BackendEra } from "./backend-eras.js";
 export { LockTimeoutError, StoreError, StoreUnavailableError } from "./errors.js";
 export {
   EventRelays,

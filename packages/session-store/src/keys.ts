@@ -46,6 +46,8 @@ export function keyspace(prefix: string) {
     routesIndex: `${prefix}idx:routes`,
     /** Backends being started, scored by when the reservation lapses: counted with the routes by MAX_BACKENDS. */
     backendStarts: `${prefix}idx:starting`,
+    /** The MCP era a backend image speaks, and a legacy one's `initialize` result (BackendEras). */
+    backendEra: (image: string) => `${prefix}era:${image}`,
     /**
      * The warm pool (docs/architecture.md#warm-pool): ready keyless spares, a list of
      * "<container id> <created ms> <endpoint>" entries taken from the head by a claim.

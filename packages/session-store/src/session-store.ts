@@ -2,6 +2,7 @@ import type { RedisTarget } from "@mcp-broker/service-runtime";
 import type { Redis, RedisOptions } from "ioredis";
 import { Activity, type EventCounts } from "./activity.js";
 import { AuthVerdicts } from "./auth-verdicts.js";
+import { type BackendEra, BackendEras } from "./backend-eras.js";
 import { EventRelays } from "./event-relays.js";
 import { guard } from "./guard.js";
 import { keyspace } from "./keys.js";
@@ -75,6 +76,7 @@ export class SessionStore {
   readonly #activity: Activity;
   /** Server-to-client events of live sessions: see EventRelays. */
   readonly relays: EventRelays;
+  readonly #eras: BackendEras;
   /** Keyless spare backends (WARM_POOL_SIZE): a concept of its own, with no lock or key to hide. */
   readonly warmPool: WarmPool;
 
@@ -95,6 +97,7 @@ export class SessionStore {
     this.#ipLimits = new IpLimits(redis, keys);
     this.#activity = new Activity(redis, keys);
     this.relays = new EventRelays(redis, keys, scripts, sessionKeyTtlMs);
+    this.#eras = new BackendEras(redis, keys);
     this.warmPool = new WarmPool(redis, keys, scripts);
     this.#rateLimit = new RateLimit(redis, keys, options.rateLimitPoints ?? 0, options.rateLimitWindowSeconds ?? 60);
   }
@@ -192,6 +195,15 @@ export class SessionStore {
   }
   safeTools(userId: string, names: readonly string[]): Promise<Set<string>> {
     return this.#toolHints.safe(userId, names);
+  }
+
+  // Protocol eras of backend images: see BackendEras.
+
+  backendEra(image: string): Promise<BackendEra | null> {
+    return this.#eras.get(image);
+  }
+  recordBackendEra(image: string, era: BackendEra, ttlSeconds: number): Promise<void> {
+    return this.#eras.set(image, era, ttlSeconds);
   }
 
   // Routes: see Routes.

@@ -20,16 +20,17 @@ export async function readBody(incoming: IncomingMessage, limit: number): Promis
 /**
  * Fires `abort` when the client goes away before its answer is complete. undici accepts an
  * EventEmitter as `signal`; building a web AbortSignal per request cost 2% of the gateway's
- * CPU in the warm-path profile (BENCHMARKS.md).
+ * CPU in the warm-path profile (BENCHMARKS.md). Its flag is not named `aborted`: undici 8
+ * treats any signal with that property as a web AbortSignal (`addEventListener`).
  */
 export class ClientGone extends EventEmitter {
-  aborted = false;
+  left = false;
 
   static watch(response: ServerResponse): ClientGone {
     const gone = new ClientGone();
     response.once("close", () => {
       if (!response.writableFinished) {
-        gone.aborted = true;
+        gone.left = true;
         gone.emit("abort");
       }
     });

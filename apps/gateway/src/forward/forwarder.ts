@@ -125,7 +125,7 @@ export class Forwarder {
         const tools = calledTools(messages);
         return safeToRepeat(messages, tools.length > 0 ? await store.safeTools(user.id, tools) : new Set());
       },
-      clientGone: () => forward.signal?.aborted === true,
+      clientGone: () => forward.signal?.left === true,
     };
   }
 

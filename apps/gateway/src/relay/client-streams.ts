@@ -65,7 +65,7 @@ export class ClientStreams {
     sessionId: string,
     after: string,
     onTick: () => void,
-    gone: { aborted: boolean; once(event: "abort", listener: () => void): unknown },
+    gone: { left: boolean; once(event: "abort", listener: () => void): unknown },
   ): ReadableStream<Uint8Array> {
     let subscription: Subscription | undefined;
     const strategy = new ByteLengthQueuingStrategy({ highWaterMark: this.deps.config.RELAY_MAX_BYTES });
@@ -78,7 +78,7 @@ export class ClientStreams {
           // event resumes here, not from whatever the session's next GET would start at.
           controller.enqueue(encoder.encode(`retry: 1000\nid: ${after}\ndata:\n\n`));
           // Gone while the GET was being set up: nothing will ever read or cancel this stream.
-          if (gone.aborted) {
+          if (gone.left) {
             controller.close();
             return;
           }

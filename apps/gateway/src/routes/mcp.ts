@@ -10,6 +10,7 @@ import type { Answer } from "../forward/reply.js";
 import { chargeRequests } from "../middleware/auth.js";
 import type { JsonRpcMessage } from "../rpc-ids.js";
 import { describeMcpRequest } from "../tracing.js";
+import { checkRequestMetadata } from "./request-metadata.js";
 import { StreamCounter } from "./stream-counter.js";
 
 export interface McpRouteDeps {
@@ -71,6 +72,11 @@ export function mcpRoutes({ config, broker, store, busy }: McpRouteDeps): Hono<G
     const { messages, batch } = parseMessages(text);
     describeMcpRequest(messages);
     checkLimits(config, messages);
+    const mcpMethod = requestHeader(c, "mcp-method");
+    const protocolVersion = requestHeader(c, "mcp-protocol-version");
+    if (mcpMethod !== undefined) {
+      checkRequestMetadata({ mcpMethod, mcpName: requestHeader(c, "mcp-name"), protocolVersion }, messages, batch);
+    }
     // Authentication charged one request; a batch costs one per message.
     await chargeRequests(config, store, c.get("user"), messages.length - 1);
     c.env.outgoing.once("close", busy.hold(c.get("user").id));
@@ -80,8 +86,8 @@ export function mcpRoutes({ config, broker, store, busy }: McpRouteDeps): Hono<G
       text,
       headers: c.env.incoming.headers,
       clientSessionId: requestHeader(c, "mcp-session-id"),
-      protocolVersion: requestHeader(c, "mcp-protocol-version"),
-      mcpMethod: requestHeader(c, "mcp-method"),
+      protocolVersion,
+      mcpMethod,
       gone: ClientGone.watch(c.env.outgoing),
     });
     return toResponse(answer);
