@@ -35,6 +35,8 @@ export interface GatewayApp {
   spares: SpareRefill;
   metrics: Metrics;
   dispatcher: Dispatcher;
+  /** Ends what the app holds open beyond requests: relayed server-to-client streams. */
+  close(): Promise<void>;
 }
 
 // OAuth discovery: answering these 404 (never `{}`) makes MCP clients stop probing for OAuth
@@ -65,6 +67,7 @@ export function createApp(deps: AppDeps): GatewayApp {
     metrics,
     spares,
     instanceId: randomUUID().slice(0, 8),
+    logger,
   });
   const busy = new BusyUsers(store, logger, config.RECLAIM_MIN_IDLE_SECONDS > 0);
   const app = new Hono<GatewayEnv>();
@@ -138,5 +141,5 @@ export function createApp(deps: AppDeps): GatewayApp {
     return answer(c, known);
   });
 
-  return { app, metrics, dispatcher, spares };
+  return { app, metrics, dispatcher, spares, close: () => broker.close() };
 }

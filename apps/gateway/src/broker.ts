@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
 import type { BrokerSession, SessionStore } from "@mcp-broker/session-store";
@@ -15,6 +16,7 @@ import { type HeaderPolicy, headerPolicy, headerValue, isEventStream } from "./f
 import { type Answer, type ReplyOptions, reply } from "./forward/reply.js";
 import type { Metrics } from "./metrics.js";
 import { MODERN_PROTOCOL_VERSION } from "./protocol-eras.js";
+import { SessionRelay } from "./relay/session-relay.js";
 import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
 import { ClientSessions } from "./sessions/client-sessions.js";
 import { discoverAnswer } from "./sessions/discover.js";
@@ -27,8 +29,9 @@ export interface BrokerDeps {
   driver: ContainerDriver;
   dispatcher: Dispatcher;
   metrics: Metrics;
-  /** Distinguishes this replica's minted request ids from every other replica's. */
+  /** Distinguishes this replica's minted request ids (and relay leases) from every other replica's. */
   instanceId: string;
+  logger: Logger;
   /** The warm pool's refill, for Backends (warm-pool.ts). */
   spares?: SpareRefill;
 }
@@ -51,6 +54,7 @@ export interface PostRequest {
 export interface ListenRequest {
   headers: IncomingHttpHeaders;
   clientSessionId: string | undefined;
+  lastEventId: string | undefined;
   gone: ClientGone;
 }
 
@@ -70,6 +74,7 @@ export class Broker {
   readonly #forwarder: Forwarder;
   readonly #headers: HeaderPolicy;
   readonly #touchEveryMs: number;
+  readonly #relay: SessionRelay;
 
   constructor(private readonly deps: BrokerDeps) {
     this.#ids = new IdRewriter(`mcpb-${deps.instanceId}`);
@@ -79,6 +84,12 @@ export class Broker {
     this.#forwarder = new Forwarder({ ...deps, backends: this.#backends, upstream: this.#upstream });
     this.#headers = headerPolicy(deps.config.API_KEY_HEADER);
     this.#touchEveryMs = Math.min(60_000, (deps.config.CONTAINER_IDLE_TTL_SECONDS * 1000) / 3);
+    this.#relay = new SessionRelay({ ...deps, backends: this.#backends, owner: randomUUID() });
+  }
+
+  /** Shutdown: held upstream streams and open client streams end (docs/architecture.md#server-to-client-streams). */
+  close(): Promise<void> {
+    return this.#relay.close();
   }
 
   /** POST: one of four kinds of session, by what the client sent (docs/architecture.md#sessions). */
@@ -128,7 +139,11 @@ export class Broker {
     return this.#postPooled(user, log, request, { ...forward, headers }, bridge);
   }
 
-  /** GET: the session's server-to-client stream, from a server that is already running. */
+  /**
+   * GET: the session's server-to-client stream, from a server that is already running, relayed
+   * through Redis (docs/architecture.md#server-to-client-streams); a Last-Event-ID of a POST's
+   * stream is the server's to replay, so that GET is forwarded.
+   */
   async listen(user: User, log: Logger, request: ListenRequest): Promise<Answer> {
     if (!request.clientSessionId) {
       throw new GatewayError("NO_STREAM", "No server-to-client stream without an Mcp-Session-Id");
@@ -137,6 +152,8 @@ export class Broker {
     // A GET stream only listens: it must not start (or keep alive) a server the reaper
     // stopped as idle. MCP lets a server answer 405 when it offers no stream.
     const { session, route } = await this.#clients.use(user, log, client, { listenOnly: true });
+    const relayed = await this.#relay.listen(user, log, session.id, request.lastEventId, request.gone);
+    if (relayed) return relayed;
     const forward: Forward = {
       method: "GET",
       headers: this.#headers.toUpstream(request.headers, user.key),
@@ -160,7 +177,10 @@ export class Broker {
   /** DELETE: ends the client's session, in Redis (tombstone) and upstream. */
   async end(user: User, log: Logger, clientSessionId: string | undefined): Promise<void> {
     if (!clientSessionId) throw new GatewayError("SESSION_ID_REQUIRED");
-    await this.#clients.end(user, log, clientSessionId);
+    const nonce = await this.#clients.end(user, log, clientSessionId);
+    await this.#relay
+      .end(user.id, nonce)
+      .catch((error: Error) => log.warn({ err: error.message }, "could not drop the session's relayed events"));
   }
 
   /** The client's own session: one round trip reads it and the route and touches both. */
@@ -176,6 +196,8 @@ export class Broker {
     forwarded = await this.#send(user, log, request, forward, start);
     if (forwarded.status < 300 && forwarded.session) {
       await this.#clients.record(user, log, forwarded.session, request.messages);
+      const initialized = request.messages.some((m) => m.method === "notifications/initialized");
+      await this.#relay.afterPost(user, log, forwarded.session.id, initialized);
     }
     return this.#reply(user, log, forwarded, { tracker });
   }

@@ -61,6 +61,16 @@ const schema = z
     MAX_SESSIONS_PER_USER: positiveInt(50),
     /** Open GET streams per user on one replica. */
     MAX_STREAMS_PER_USER: positiveInt(20),
+    /**
+     * Server-to-client relay (docs/architecture.md#server-to-client-streams): per session, the
+     * events Redis keeps for client GET streams, by count and by bytes (oldest dropped first).
+     */
+    RELAY_MAX_EVENTS: positiveInt(500),
+    RELAY_MAX_BYTES: positiveInt(1 * MiB),
+    /** Upstream GET streams one replica holds; beyond it the replica leaves new sessions to others. */
+    RELAY_MAX_HELD: positiveInt(2000),
+    /** How long a relay lease outlives its holder: the longest a dead replica's sessions go unrelayed. */
+    RELAY_LEASE_MS: z.coerce.number().int().min(1000).default(6000),
     /** Messages in one JSON-RPC batch; each is charged against the rate limit. */
     MAX_BATCH: positiveInt(32),
     /** Bytes of `initialize` params (as JSON) a session may carry. */

@@ -244,7 +244,7 @@ describe("the outline stub in process, through the gateway, with the real SDK cl
     const apiKey = key("sdk");
     const client = await connectClient(gateway.url, { "X-Outline-API-Key": apiKey });
     try {
-      expect((await client.listTools()).tools.length).toBe(6);
+      expect((await client.listTools()).tools.length).toBe(8);
       const progress: number[] = [];
       const result = await client.callTool({ name: "slow_task", arguments: { seconds: 1 } }, undefined, {
         onprogress: (p) => progress.push(p.progress),

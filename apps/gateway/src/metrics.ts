@@ -72,6 +72,18 @@ export function createMetrics(store: SessionStore, logger?: Logger) {
       labelNames: ["kind"] as const,
       registers: [registry],
     }),
+    relayStreams: new Gauge({
+      name: "mcpb_relay_streams",
+      help: "Server-to-client streams open on this replica: upstream GETs it holds, client GETs it serves",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+    relayDropped: new Counter({
+      name: "mcpb_relay_dropped_total",
+      help: "Server-to-client events not relayed, by reason (too large for RELAY_MAX_BYTES)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
     sessionRevivals: new Counter({
       name: "mcpb_session_revivals_total",
       help: "Client sessions given a new upstream session, by why the old one was gone",

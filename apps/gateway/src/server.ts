@@ -120,6 +120,11 @@ export async function startGateway(
   };
 
   const close = async () => {
+    // Open GET streams would hold the shutdown to its timeout: they end first, and their clients
+    // resume on another replica by Last-Event-ID; held upstream streams are handed over.
+    await gateway
+      .close()
+      .catch((error: Error) => logger.warn({ err: error.message }, "closing relayed streams failed"));
     await gateway.spares.close();
     await server.close(config.SHUTDOWN_TIMEOUT_MS);
     await gateway.dispatcher

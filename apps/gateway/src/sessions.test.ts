@@ -122,7 +122,7 @@ describe("sessions survive Redis, replicas and dead servers; calls are never rep
 
     const previous = await post(a.url, list(2), { ...headers, "Mcp-Session-Id": minted(PREVIOUS) });
     expect(previous.status).toBe(200);
-    expect(previous.body.result.tools.length).toBe(6);
+    expect(previous.body.result.tools.length).toBe(8);
   });
 
   it("ends a session on DELETE: 404 from then on, through the other replica too", async () => {

@@ -1,5 +1,14 @@
-import { connectClient, INITIALIZE, MCP_POST_HEADERS, parseRpcBody, resultText } from "@mcp-broker/test-support";
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import {
+  connectClient,
+  eventually,
+  INITIALIZE,
+  MCP_POST_HEADERS,
+  parseRpcBody,
+  resultText,
+} from "@mcp-broker/test-support";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { CreateMessageRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { type RunningStub, startStub } from "./server.js";
 import { fingerprint } from "./tools.js";
 
@@ -22,13 +31,47 @@ describe("outline-stub through the real MCP SDK client", () => {
     expect(client.getServerVersion()?.name).toBe("outline-stub");
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual([
+      "ask_sampling",
       "create_document",
       "echo",
+      "notify_later",
       "read_document",
       "search_documents",
       "slow_task",
       "whoami",
     ]);
+  });
+
+  it("sends notifications on the standalone stream after notify_later returned", async () => {
+    const received: unknown[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
+      received.push(notification.params.data);
+    });
+    const result = await client.callTool({
+      name: "notify_later",
+      arguments: { count: 3, interval_ms: 100, series: "s" },
+    });
+    expect(resultText(result)).toBe("scheduled 3 notifications");
+    await eventually(() => received.length, { until: (count) => count === 3 });
+    expect(received).toEqual([1, 2, 3].map((seq) => ({ series: "s", seq })));
+  });
+
+  it("asks the client for sampling on the standalone stream and answers with its reply", async () => {
+    const sampling = new Client({ name: "sampler", version: "1" }, { capabilities: { sampling: {} } });
+    sampling.setRequestHandler(CreateMessageRequestSchema, async () => ({
+      role: "assistant",
+      model: "test",
+      content: { type: "text", text: "sampled reply" },
+    }));
+    await sampling.connect(new StreamableHTTPClientTransport(new URL(stub.url)));
+    try {
+      // The SDK client opens its GET stream after `initialized`, without waiting: give it a moment.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const result = await sampling.callTool({ name: "ask_sampling", arguments: { prompt: "hi" } });
+      expect(JSON.parse(resultText(result))).toMatchObject({ sampled: "sampled reply" });
+    } finally {
+      await sampling.close();
+    }
   });
 
   it("creates, searches and reads documents", async () => {

@@ -145,5 +145,52 @@ export function createMcpServer(context: ToolContext): McpServer {
     },
   );
 
+  registerServerInitiated(server);
   return server;
+}
+
+/**
+ * Tools whose server sends on the session's standalone GET stream (no related request), as a
+ * server does for its own reasons: notifications after the call returned, a sampling request.
+ */
+function registerServerInitiated(server: McpServer): void {
+  server.registerTool(
+    "notify_later",
+    {
+      description:
+        "Answer at once, then send `count` notifications/message (data: {series, seq}) on the standalone stream, `interval_ms` apart.",
+      inputSchema: {
+        count: z.number().int().min(1).max(1000),
+        interval_ms: z.number().int().min(0).max(10_000),
+        series: z.string().max(64).optional(),
+      },
+    },
+    ({ count, interval_ms, series }, extra) => {
+      const send = async () => {
+        for (let seq = 1; seq <= count; seq++) {
+          await sleep(interval_ms);
+          const data = { series: series ?? "", seq };
+          await server.server.notification({ method: "notifications/message", params: { level: "info", data } });
+        }
+      };
+      send().catch(() => {}); // the session ended meanwhile
+      return text(`scheduled ${count} notifications`, extra);
+    },
+  );
+
+  server.registerTool(
+    "ask_sampling",
+    {
+      description:
+        "Send sampling/createMessage with `prompt` on the standalone stream (not the call's), answer with the client's reply.",
+      inputSchema: { prompt: z.string().min(1).max(4096) },
+    },
+    async ({ prompt }, extra) => {
+      const answer = await server.server.createMessage(
+        { messages: [{ role: "user", content: { type: "text", text: prompt } }], maxTokens: 64 },
+        { signal: extra.signal },
+      );
+      return text({ sampled: answer.content.type === "text" ? answer.content.text : answer.content }, extra);
+    },
+  );
 }

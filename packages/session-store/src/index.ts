@@ -1,6 +1,14 @@
 export type { EventCounts } from "./activity.js";
 export type { BackendEra } from "./backend-eras.js";
 export { LockTimeoutError, StoreError, StoreUnavailableError } from "./errors.js";
+export {
+  EventRelays,
+  type RelayBounds,
+  type RelayCursor,
+  type RelayedEvent,
+  RelayReader,
+  type RelayState,
+} from "./event-relays.js";
 export type { LockOptions } from "./locks.js";
 export { createRedisClient } from "./redis-client.js";
 export type { Revival, RevivalOutcome, SessionLookup, SessionRecord, StateChange } from "./session-records.js";

@@ -7,6 +7,9 @@ const part = {
   auth: "auth",
   safeTools: "safe-tools",
   userSessions: "sessions",
+  relayEvents: "ev:",
+  relayState: "evs:",
+  relayLease: "evl:",
 } as const;
 /** Joins user and session in a sessions index member; scripts split at the first one, and user ids are hex. */
 const memberSeparator = ":";
@@ -32,6 +35,12 @@ export function keyspace(prefix: string) {
     auth: (userId: string) => `${user(userId)}${part.auth}`,
     /** The user's client sessions by creation time, for MAX_SESSIONS_PER_USER (oldest released first). */
     userSessions: (userId: string) => `${user(userId)}${part.userSessions}`,
+    /** A session's server-to-client events, relayed from its upstream GET stream (a Redis Stream, bounded). */
+    relayEvents: (userId: string, sessionId: string) => `${user(userId)}${part.relayEvents}${sessionId}`,
+    /** The relay's bookkeeping: bytes held, last delivered entry, upstream session and event id, refusal. */
+    relayState: (userId: string, sessionId: string) => `${user(userId)}${part.relayState}${sessionId}`,
+    /** Which replica holds the session's upstream GET stream (owner token, expiry). */
+    relayLease: (userId: string, sessionId: string) => `${user(userId)}${part.relayLease}${sessionId}`,
     rateLimitPrefix: `${prefix}rl`,
     sessionsIndex: `${prefix}idx:sessions`,
     routesIndex: `${prefix}idx:routes`,

@@ -21,6 +21,10 @@ export interface StoreScripts {
   usePooled(...args: (string | number)[]): Promise<[string, string[], string[]]>;
   reserveBackend(...args: (string | number)[]): Promise<number>;
   capSessions(...args: (string | number)[]): Promise<string[]>;
+  relayEvent(...args: (string | number)[]): Promise<string | null>;
+  markDelivered(...args: (string | number)[]): Promise<number>;
+  renewRelay(...args: (string | number)[]): Promise<number>;
+  releaseRelay(...args: (string | number)[]): Promise<number>;
   reclaimRoute(...args: (string | number)[]): Promise<string[]>;
   reserveSpare(...args: (string | number)[]): Promise<number>;
   addSpare(...args: (string | number)[]): Promise<number>;

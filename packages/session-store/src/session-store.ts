@@ -3,6 +3,7 @@ import type { Redis, RedisOptions } from "ioredis";
 import { Activity, type EventCounts } from "./activity.js";
 import { AuthVerdicts } from "./auth-verdicts.js";
 import { type BackendEra, BackendEras } from "./backend-eras.js";
+import { EventRelays } from "./event-relays.js";
 import { guard } from "./guard.js";
 import { keyspace } from "./keys.js";
 import { type LockOptions, UserLocks } from "./locks.js";
@@ -73,6 +74,8 @@ export class SessionStore {
   readonly #rateLimit: RateLimit;
   readonly #ipLimits: IpLimits;
   readonly #activity: Activity;
+  /** Server-to-client events of live sessions: see EventRelays. */
+  readonly relays: EventRelays;
   readonly #eras: BackendEras;
   /** Keyless spare backends (WARM_POOL_SIZE): a concept of its own, with no lock or key to hide. */
   readonly warmPool: WarmPool;
@@ -93,6 +96,7 @@ export class SessionStore {
     });
     this.#ipLimits = new IpLimits(redis, keys);
     this.#activity = new Activity(redis, keys);
+    this.relays = new EventRelays(redis, keys, scripts, sessionKeyTtlMs);
     this.#eras = new BackendEras(redis, keys);
     this.warmPool = new WarmPool(redis, keys, scripts);
     this.#rateLimit = new RateLimit(redis, keys, options.rateLimitPoints ?? 0, options.rateLimitWindowSeconds ?? 60);

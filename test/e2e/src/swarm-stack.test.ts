@@ -63,7 +63,16 @@ describe("the stack on a swarm", () => {
     clients.push(first);
     const { tools } = await first.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual(
-      ["create_document", "echo", "read_document", "search_documents", "slow_task", "whoami"].sort(),
+      [
+        "ask_sampling",
+        "create_document",
+        "echo",
+        "notify_later",
+        "read_document",
+        "search_documents",
+        "slow_task",
+        "whoami",
+      ].sort(),
     );
     const created = JSON.parse(
       resultText(await first.callTool({ name: "create_document", arguments: { title: "Swarm", text: "on a swarm" } })),

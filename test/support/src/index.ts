@@ -8,6 +8,7 @@ export { freePort } from "./ports.js";
 export { startRedis, type TestRedis } from "./redis.js";
 export { loseRedisData } from "./redis-loss.js";
 export { startSentinelRedis, type TestSentinelRedis } from "./redis-sentinel.js";
+export { type EventStream, openEventStream, type SseEvent } from "./sse.js";
 export { stubBundlePath } from "./stub-bundle.js";
 export { startStubContainer } from "./stub-container.js";
 export { startTestSwarm, type TestSwarm } from "./swarm.js";

@@ -43,8 +43,10 @@ describe("gateway /mcp with the real SDK client, real Redis and real containers"
     expect(client.getServerVersion()?.name).toBe("outline-stub");
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual([
+      "ask_sampling",
       "create_document",
       "echo",
+      "notify_later",
       "read_document",
       "search_documents",
       "slow_task",
@@ -88,7 +90,7 @@ describe("gateway /mcp with the real SDK client, real Redis and real containers"
     const listed = await post(gateway.url, list(1), headers);
     expect(listed.status).toBe(200);
     expect(listed.body.id).toBe(1);
-    expect(listed.body.result.tools.length).toBe(6);
+    expect(listed.body.result.tools.length).toBe(8);
     const called = await post(gateway.url, call(2, "create_document", { title: "curl", text: "x" }), headers);
     expect(called.status).toBe(200);
     expect(called.body.id).toBe(2);
@@ -100,7 +102,7 @@ describe("gateway /mcp with the real SDK client, real Redis and real containers"
     const first = await post(gateway.url, list("first"), { Authorization: `Bearer ${key("first")}` });
     expect(first.status).toBe(200);
     expect(first.body.id).toBe("first");
-    expect(first.body.result.tools.length).toBe(6);
+    expect(first.body.result.tools.length).toBe(8);
   });
 
   it("gives two keys two containers, and another key's session id reads as unknown", async () => {

@@ -103,6 +103,7 @@ export function mcpRoutes({ config, broker, store, busy }: McpRouteDeps): Hono<G
       const answer = await broker.listen(user, c.get("log"), {
         headers: c.env.incoming.headers,
         clientSessionId: requestHeader(c, "mcp-session-id"),
+        lastEventId: requestHeader(c, "last-event-id"),
         gone: ClientGone.watch(c.env.outgoing),
       });
       return toResponse(answer);

@@ -103,14 +103,16 @@ export class ClientSessions {
 
   /**
    * The client's DELETE: the mapping (or record) goes, and a tombstone stays until the token
-   * would expire anyway, so no replica revives it. An id already ended is not found.
+   * would expire anyway, so no replica revives it. An id already ended is not found. Returns
+   * the session's id in Redis.
    */
-  async end(user: User, log: Logger, id: string): Promise<void> {
+  async end(user: User, log: Logger, id: string): Promise<string> {
     const { token, expiresAt } = this.verify(user, log, id);
     const { ended } = await this.deps.store.lookupSession(user.id, token.nonce);
     if (ended) throw new GatewayError("SESSION_NOT_FOUND");
     await this.deps.upstream.end(user, log, token.nonce, Math.max(1, expiresAt - Date.now()));
     log.info({ session: token.nonce.slice(0, 8) }, "session ended by client");
+    return token.nonce;
   }
 
   /**

@@ -25,6 +25,8 @@ export interface InProcessGateway extends GatewayApp {
   revivals(cause: "redis-lost" | "idle-released" | "upstream-restart"): Promise<number>;
   /** The value of `mcpb_replays_refused_total`. */
   replaysRefused(): Promise<number>;
+  /** What shutdown does to relayed streams: held upstream streams handed over, client streams ended. */
+  handOver(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,7 +82,9 @@ export async function startInProcessGateway(
     async replaysRefused() {
       return (await gateway.metrics.replaysRefused.get()).values[0]?.value ?? 0;
     },
+    handOver: () => gateway.close(),
     async close() {
+      await gateway.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
