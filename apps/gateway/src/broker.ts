@@ -16,6 +16,7 @@ import { type Answer, type ReplyOptions, reply } from "./forward/reply.js";
 import type { Metrics } from "./metrics.js";
 import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
 import { ClientSessions } from "./sessions/client-sessions.js";
+import { Touches } from "./sessions/touches.js";
 import { UpstreamSessions } from "./upstream-sessions.js";
 
 export interface BrokerDeps {
@@ -26,6 +27,7 @@ export interface BrokerDeps {
   metrics: Metrics;
   /** Distinguishes this replica's minted request ids from every other replica's. */
   instanceId: string;
+  logger: Logger;
 }
 
 /** A POST /mcp the route has read and checked. */
@@ -65,12 +67,19 @@ export class Broker {
   readonly #forwarder: Forwarder;
   readonly #headers: HeaderPolicy;
   readonly #touchEveryMs: number;
+  readonly #touches: Touches;
 
   constructor(private readonly deps: BrokerDeps) {
     this.#ids = new IdRewriter(`mcpb-${deps.instanceId}`);
     this.#backends = new Backends(deps);
     this.#upstream = new UpstreamSessions({ ...deps, backends: this.#backends });
-    this.#clients = new ClientSessions({ ...deps, backends: this.#backends, upstream: this.#upstream });
+    this.#touches = new Touches(deps.store, deps.logger, deps.config.TOUCH_INTERVAL_MS);
+    this.#clients = new ClientSessions({
+      ...deps,
+      backends: this.#backends,
+      upstream: this.#upstream,
+      touches: this.#touches,
+    });
     this.#forwarder = new Forwarder({ ...deps, backends: this.#backends, upstream: this.#upstream });
     this.#headers = headerPolicy(deps.config.API_KEY_HEADER);
     this.#touchEveryMs = Math.min(60_000, (deps.config.CONTAINER_IDLE_TTL_SECONDS * 1000) / 3);
@@ -94,7 +103,7 @@ export class Broker {
     if (request.mcpMethod) {
       // MCP 2026-07-28 has no sessions: pass through untouched, so a server that answers 400
       // makes the client fall back to initialize, as that revision specifies.
-      this.#touch(user, log);
+      this.#touch(user);
       return this.#reply(user, log, await this.#forwarder.forward(user, log, forward, { session: null }));
     }
     return this.#postPooled(user, log, request, forward);
@@ -135,17 +144,47 @@ export class Broker {
     await this.#clients.end(user, log, clientSessionId);
   }
 
-  /** The client's own session: one round trip reads it and the route and touches both. */
+  /** Writes the touches not yet written (drain, shutdown) and stops batching them. */
+  async close(): Promise<void> {
+    await this.#touches.close();
+  }
+
+  /** Writes the touches not yet written now (the start of a drain). */
+  flushTouches(): Promise<void> {
+    return this.#touches.flush();
+  }
+
+  /**
+   * The client's own session: from this replica's cache when fresh, else one round trip reads
+   * it and the route and touches both (docs/architecture.md#hot-path).
+   */
   async #postOnSession(user: User, log: Logger, request: PostRequest, forward: Forward, id: string) {
     const client = this.#clients.verify(user, log, id);
     const protocolVersion = request.protocolVersion;
-    const { session, route } = await this.#clients.use(user, log, client, { protocolVersion });
+    const { session, route, cached } = await this.#clients.use(user, log, client, { protocolVersion });
     const ids = requestIds(request.messages);
     const tracker = this.#tracker(user, log, request.messages, ids);
     let forwarded: Forwarded | undefined;
     this.#cancelOnAbort(user, log, request.gone, ids, () => forwarded);
-    const start: ForwardStart = { session, route, client, messages: request.messages, tracker, protocolVersion };
-    forwarded = await this.#send(user, log, request, forward, start);
+    const start: ForwardStart = {
+      session,
+      route,
+      client,
+      messages: request.messages,
+      tracker,
+      protocolVersion,
+      fromCache: cached,
+    };
+    try {
+      forwarded = await this.#send(user, log, request, forward, start);
+    } catch (error) {
+      this.#clients.forget(user, client);
+      throw error;
+    }
+    // A recovery may have replaced the server or the upstream session: the next request uses those.
+    if (!cached || forwarded.session !== session || forwarded.route !== route) {
+      if (forwarded.session) this.#clients.remember(user, client, forwarded.session, forwarded.route);
+    }
     if (forwarded.status < 300 && forwarded.session) {
       await this.#clients.record(user, log, forwarded.session, request.messages);
     }
@@ -221,7 +260,7 @@ export class Broker {
     forwarded: Forwarded,
     options: Pick<ReplyOptions, "sessionId" | "ids" | "tracker"> = {},
   ) {
-    const keepWarm = { everyMs: this.#touchEveryMs, tick: () => this.#touch(user, log, forwarded.session) };
+    const keepWarm = { everyMs: this.#touchEveryMs, tick: () => this.#touch(user, forwarded.session) };
     const maxBodyBytes = this.deps.config.MAX_UPSTREAM_BODY_BYTES;
     return reply(forwarded, {
       ...options,
@@ -248,9 +287,8 @@ export class Broker {
     });
   }
 
-  #touch(user: User, log: Logger, session?: BrokerSession | null): void {
-    this.deps.store
-      .touch(user.id, session?.id)
-      .catch((error: Error) => log.warn({ err: error.message }, "touch failed"));
+  /** Batched: written once per TOUCH_INTERVAL_MS per session (sessions/touches.ts). */
+  #touch(user: User, session?: BrokerSession | null): void {
+    this.#touches.note(user.id, session?.id);
   }
 }

@@ -5,9 +5,9 @@ import type { GatewayConfig } from "../config.js";
 import { type GatewayEnv, requestHeader } from "../env.js";
 import { GatewayError } from "../errors.js";
 import { ClientGone, readBody } from "../forward/client-request.js";
-import type { Answer } from "../forward/reply.js";
 import { chargeRequests } from "../middleware/auth.js";
 import type { JsonRpcMessage } from "../rpc-ids.js";
+import { sendAnswer } from "./answer.js";
 import { StreamCounter } from "./stream-counter.js";
 
 export interface McpRouteDeps {
@@ -48,8 +48,6 @@ export function parseMessages(text: string): { messages: JsonRpcMessage[]; batch
   return { messages, batch };
 }
 
-const toResponse = (answer: Answer) => new Response(answer.body, { status: answer.status, headers: answer.headers });
-
 /**
  * POST, GET and DELETE on /mcp, as HTTP only: method, content type, body size and JSON-RPC
  * shape are checked here; everything about sessions, servers and recovery is the broker's
@@ -78,7 +76,7 @@ export function mcpRoutes({ config, broker, store }: McpRouteDeps): Hono<Gateway
       mcpMethod: requestHeader(c, "mcp-method"),
       gone: ClientGone.watch(c.env.outgoing),
     });
-    return toResponse(answer);
+    return sendAnswer(c, answer);
   });
 
   app.get("/mcp", async (c) => {
@@ -92,7 +90,7 @@ export function mcpRoutes({ config, broker, store }: McpRouteDeps): Hono<Gateway
         clientSessionId: requestHeader(c, "mcp-session-id"),
         gone: ClientGone.watch(c.env.outgoing),
       });
-      return toResponse(answer);
+      return sendAnswer(c, answer);
     } catch (error) {
       release();
       throw error;
