@@ -29,7 +29,8 @@ describe("hot path: session cache and batched touches", () => {
   });
 
   async function setup(env: Record<string, string>, replicas = 1) {
-    const driver = new InProcessDriver<TinyMcpServer>(() => startTinyMcpServer(`server-${driver.started.size + 1}`));
+    let started = 0;
+    const driver = new InProcessDriver<TinyMcpServer>(() => startTinyMcpServer(`server-${++started}`));
     const gateways: InProcessGateway[] = [];
     for (let i = 0; i < replicas; i++) gateways.push(await startInProcessGateway(redis, driver, env));
     running.push(...gateways);
