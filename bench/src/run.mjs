@@ -131,12 +131,26 @@ async function warmPath(ctx) {
   const best = (list) => list.reduce((a, b) => (b.rps > a.rps ? b : a));
   ctx.results.warm = Object.fromEntries(Object.entries(warm).map(([name, list]) => [name, best(list)]));
 
+  ctx.results.memory = await memoryOf(g1);
+
   const count = quick ? 300 : 2000;
   ctx.results.atOne = {};
   for (const name of ["direct", "nginx", "nodeProxy", "gateway"]) {
     const [url, targets] = paths[name];
     ctx.results.atOne[name] = await latencyAtOne({ url, headers: targets[0].headers, count });
   }
+}
+
+/** Where a gateway's memory is (its /metrics): RSS against the V8 heap and memory outside it, MiB. */
+async function memoryOf(gateway) {
+  const text = await (await fetch(new URL("/metrics", gateway.url))).text();
+  const metric = (name) => Number(new RegExp(`^${name} ([\\d.e+]+)`, "m").exec(text)?.[1]) / 2 ** 20;
+  return {
+    rss: rssMiB(gateway.pid),
+    heapTotal: metric("mcpb_gateway_nodejs_heap_size_total_bytes"),
+    heapUsed: metric("mcpb_gateway_nodejs_heap_size_used_bytes"),
+    external: metric("mcpb_gateway_nodejs_external_memory_bytes"),
+  };
 }
 
 /** Many users with warm servers through one gateway, and the nginx-routed control; gateway RSS. */
