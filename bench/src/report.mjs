@@ -148,9 +148,14 @@ check, the answer tracker reading each SSE chunk (which requests were answered, 
 after a break), two prom-client histograms and a counter, and two pino child loggers. Socket
 writes (\`writev\`) are the largest single item, as in the proxy.
 
-The MCP server's CPU per request through the gateway matched direct in these runs (the same
-ratio as through the minimal Node proxy); the difference reported in issue 15 (≈ 40% more) did
-not reproduce on \`259ab3c\` either, within run-to-run noise of about ±15%.
+The MCP server's own CPU per request through the gateway is ${fmt(warm.gateway.cpu.server / d.cpu.server, 2)}× direct in this run, through the
+minimal Node proxy ${fmt(warm.nodeProxy.cpu.server / d.cpu.server, 2)}× (issue 15 measured ≈ 1.4× through the gateway). In the quick runs while fixing
+it moved between 0.83× and 1.0× both before (\`259ab3c\`: 515 vs 513 µs direct) and after, so the
+difference left is within run-to-run noise (about ±15%) rather than a cause found: the gateway
+sends the server no extra requests (touches and session reads go to Redis, GET streams are the
+client's), keeps its connections alive (one undici \`Agent\`), and forwards two more headers than
+the direct client (\`x-outline-api-key\`, which the Outline server reads per request, and
+\`accept-encoding: identity\`).
 
 Earlier profile-driven fixes (\`node bench/src/profile.mjs\`, req/s of one gateway):
 \`c8ede3f\` 557 → \`d6ba059\` (session + route + touch in one pipelined round trip, no
