@@ -180,8 +180,8 @@ order", not a precise ratio.
 ## Memory
 
 - Gateway RSS: ${fmt(users.freshRss, 0)} MiB at start, ${fmt(users.idleRss, 0)} MiB idle after the warm-path runs, ${fmt(users.peakRss, 0)} MiB peak under the ${users.count}-user load, ${fmt(users.usersIdleRss, 0)} MiB idle with ${users.count} users' sessions.
-  Right after the warm-path runs: V8 heap ${fmt(results.memory.heapTotal, 0)} MiB (${fmt(results.memory.heapUsed, 0)} MiB in use, most of it garbage a major GC has not yet
-  collected), ${fmt(results.memory.external, 0)} MiB outside the heap (buffers); the rest of the RSS is code, stacks and malloc's arenas.
+  Right after the warm-path runs: V8 heap ${fmt(results.memory.heapTotal, 0)} MiB reserved, ${fmt(results.memory.heapUsed, 0)} MiB of it in use (V8 grows the
+  heap's spaces under load and keeps them), ${fmt(results.memory.external, 0)} MiB outside the heap (buffers); the rest is code, stacks and malloc's arenas.
 - Redis: about ${fmt(reaper[1].bytesPerSession, 0)} bytes per stored session (the reaper scenario's sessions: hash and index entry).
 - Redis per live session with Claude Code's \`initialize\` params (\`INFO used_memory\` delta over 1,000 sessions of 100
   users, Redis 7.0): **1,056 bytes before** signed session tokens (commit \`acb7899\`: the params stored in the
