@@ -2,6 +2,7 @@
 // `echo` tool on an initialized session, with a JSON-RPC id unique per session (an MCP server
 // keys in-flight requests by id, so reusing one would measure collisions, not throughput).
 import autocannon from "autocannon";
+import { Agent, request } from "undici";
 
 export const MCP_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
 
@@ -72,4 +73,38 @@ export async function measure({ url, targets, connections, seconds }) {
     p99: result.latency.p99,
     total: result.requests.total,
   };
+}
+
+/**
+ * Latency at concurrency 1: `count` sequential `tools/call`s on one keep-alive connection,
+ * timed with sub-millisecond resolution (autocannon's histogram counts whole milliseconds).
+ */
+export async function latencyAtOne({ url, headers, count }) {
+  const dispatcher = new Agent({ connections: 1 });
+  const samples = [];
+  try {
+    for (let n = 0; n < count; n++) {
+      const started = performance.now();
+      const answer = await request(url, {
+        dispatcher,
+        method: "POST",
+        headers: { ...MCP_HEADERS, ...headers },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: `c1-${n}`,
+          method: "tools/call",
+          params: { name: "echo", arguments: { text: "ping" } },
+        }),
+      });
+      await answer.body.text();
+      if (answer.statusCode !== 200) throw new Error(`latency run against ${url}: status ${answer.statusCode}`);
+      samples.push(performance.now() - started);
+    }
+  } finally {
+    await dispatcher.close();
+  }
+  // The first tenth warms connections and the JIT: not counted.
+  const kept = samples.slice(Math.floor(count / 10)).sort((a, b) => a - b);
+  const at = (p) => kept[Math.min(kept.length - 1, Math.floor(kept.length * p))];
+  return { p50: at(0.5), p99: at(0.99), samples: kept.length };
 }

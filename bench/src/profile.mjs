@@ -28,6 +28,7 @@ try {
       BACKEND_PULL: "false",
       DEPLOYMENT_NAME: deployment,
       RATE_LIMIT_PER_MINUTE: "0",
+      AUTH_VERIFY: "off",
     },
     stdio: ["ignore", "ignore", "inherit"],
   });

@@ -7,7 +7,8 @@ import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { initialize, MCP_HEADERS, measure } from "./load.mjs";
+import { containerPid, cpuPerRequest, cpuSnapshot } from "./cpu.mjs";
+import { initialize, latencyAtOne, MCP_HEADERS, measure } from "./load.mjs";
 import { measurePool } from "./pool.mjs";
 import { renderReport } from "./report.mjs";
 import {
@@ -18,9 +19,11 @@ import {
   startGateway,
   startNginx,
   startNginxRouter,
+  startNodeProxy,
   startRedis,
   stopAll,
 } from "./stack.mjs";
+import { tracingCost } from "./tracing-cost.mjs";
 
 const quick = process.argv.includes("--quick");
 const write = !quick || process.argv.includes("--write");
@@ -46,6 +49,12 @@ async function timed(work) {
   return performance.now() - started;
 }
 
+/**
+ * The scenarios, in order; each reads and extends `ctx` and stores its figures in `results`
+ * under its own name, which report.mjs renders.
+ */
+const SECTIONS = [warmPath, manyUsers, coldStart, warmPool, reaperScale, tracing];
+
 async function main() {
   const redis = await startRedis();
   const env = {
@@ -55,36 +64,98 @@ async function main() {
     BACKEND_PULL: "false",
     DEPLOYMENT_NAME: deployment,
     RATE_LIMIT_PER_MINUTE: "0",
-    LOG_LEVEL: "info",
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
   };
-  const [g1, g2] = [await startGateway(env), await startGateway(env)];
+  const g1 = await startGateway(env);
+  const freshRss = rssMiB(g1.pid);
+  const g2 = await startGateway(env);
   const store = SessionStore.connect(redis.url, { sessionIdleTtlSeconds: 3600 });
+  const ctx = { redis, env, g1, g2, store, freshRss, results };
+  // `--only=warmPath,manyUsers`: a subset, for a profiling loop (the report needs every section).
+  const only = process.argv
+    .find((arg) => arg.startsWith("--only="))
+    ?.slice(7)
+    .split(",");
+  for (const section of SECTIONS.filter((s) => !only || only.includes(s.name))) {
+    log(`section: ${section.name}`);
+    await section(ctx);
+  }
+  await store.close();
+}
 
-  // --- 1. warm path -------------------------------------------------------------------------
-  log("warm path: direct, nginx, one gateway, two gateways behind nginx");
+const run = (url, targets, connections = P.connections) => measure({ url, targets, connections, seconds: P.seconds });
+
+/**
+ * One user, server running: the same load straight to the MCP server, through nginx, through
+ * the minimal Node proxy, one gateway, two gateways behind nginx; req/s, latency, and the CPU
+ * each process on the path spent per request; then latency at concurrency 1 per hop.
+ */
+async function warmPath(ctx) {
+  const { g1, g2, store, redis } = ctx;
   const warmKey = key("warm");
   const brokerSession = await initialize(g1.url, { "x-outline-api-key": warmKey });
   const route = await store.getRoute(userIdFor(SECRET, warmKey));
   const direct = route.endpoint;
   const directSession = await initialize(direct);
-  const hostPort = new URL(direct).host;
-  const nginxDirect = await startNginx([hostPort]);
+  const { origin, pathname } = new URL(direct);
+  const nginxDirect = await startNginx([new URL(direct).host]);
+  const nodeProxy = await startNodeProxy(origin);
   const nginxGateways = await startNginx([new URL(g1.url).host, new URL(g2.url).host]);
+  const processes = {
+    server: containerPid(route.containerId),
+    redis: containerPid(redis.name),
+    nginx: nginxDirect.pid,
+    nodeProxy: nodeProxy.pid,
+    gateway: g1.pid,
+    gateway2: g2.pid,
+    nginxGateways: nginxGateways.pid,
+  };
   const viaGateway = [{ headers: { "x-outline-api-key": warmKey, "mcp-session-id": brokerSession } }];
   const viaDirect = [{ headers: { "mcp-session-id": directSession } }];
-  const run = (url, targets) => measure({ url, targets, connections: P.connections, seconds: P.seconds });
-  const rounds = quick ? 1 : 2;
-  const warm = { direct: [], nginx: [], gateway: [], twoGateways: [] };
-  for (let round = 0; round < rounds; round++) {
-    warm.direct.push(await run(direct, viaDirect));
-    warm.nginx.push(await run(`${nginxDirect.url}${new URL(direct).pathname}`, viaDirect));
-    warm.gateway.push(await run(g1.url, viaGateway));
-    warm.twoGateways.push(await run(`${nginxGateways.url}/mcp`, viaGateway));
+  const paths = {
+    direct: [direct, viaDirect],
+    nginx: [`${nginxDirect.url}${pathname}`, viaDirect],
+    nodeProxy: [`${nodeProxy.url}${pathname}`, viaDirect],
+    gateway: [g1.url, viaGateway],
+    twoGateways: [`${nginxGateways.url}/mcp`, viaGateway],
+  };
+  const warm = Object.fromEntries(Object.keys(paths).map((name) => [name, []]));
+  for (let round = 0; round < (quick ? 1 : 2); round++) {
+    for (const [name, [url, targets]] of Object.entries(paths)) {
+      const before = cpuSnapshot(processes);
+      const result = await run(url, targets);
+      result.cpu = cpuPerRequest(before, cpuSnapshot(processes), result.total);
+      warm[name].push(result);
+    }
   }
   const best = (list) => list.reduce((a, b) => (b.rps > a.rps ? b : a));
-  results.warm = Object.fromEntries(Object.entries(warm).map(([name, list]) => [name, best(list)]));
+  ctx.results.warm = Object.fromEntries(Object.entries(warm).map(([name, list]) => [name, best(list)]));
 
-  // --- 2. many users ------------------------------------------------------------------------
+  ctx.results.memory = await memoryOf(g1);
+
+  const count = quick ? 300 : 2000;
+  ctx.results.atOne = {};
+  for (const name of ["direct", "nginx", "nodeProxy", "gateway"]) {
+    const [url, targets] = paths[name];
+    ctx.results.atOne[name] = await latencyAtOne({ url, headers: targets[0].headers, count });
+  }
+}
+
+/** Where a gateway's memory is (its /metrics): RSS against the V8 heap and memory outside it, MiB. */
+async function memoryOf(gateway) {
+  const text = await (await fetch(new URL("/metrics", gateway.url))).text();
+  const metric = (name) => Number(new RegExp(`^${name} ([\\d.e+]+)`, "m").exec(text)?.[1]) / 2 ** 20;
+  return {
+    rss: rssMiB(gateway.pid),
+    heapTotal: metric("mcpb_gateway_nodejs_heap_size_total_bytes"),
+    heapUsed: metric("mcpb_gateway_nodejs_heap_size_used_bytes"),
+    external: metric("mcpb_gateway_nodejs_external_memory_bytes"),
+  };
+}
+
+/** Many users with warm servers through one gateway, and the nginx-routed control; gateway RSS. */
+async function manyUsers(ctx) {
+  const { g1, store } = ctx;
   log(`many users: ${P.users} keys with warm containers`);
   const idleRss = rssMiB(g1.pid);
   const users = [];
@@ -121,12 +192,25 @@ async function main() {
   const oneUser = await run(g1.url, users.slice(0, 1));
   const manyUsers = await run(g1.url, users);
   clearInterval(sampler);
+  const usersIdleRss = rssMiB(g1.pid);
   const oneNginx = await run(`${router.url}/mcp`, routed.slice(0, 1));
   const manyNginx = await run(`${router.url}/mcp`, routed);
-  results.users = { one: oneUser, many: manyUsers, oneNginx, manyNginx, count: P.users, idleRss, peakRss };
+  ctx.results.users = {
+    one: oneUser,
+    many: manyUsers,
+    oneNginx,
+    manyNginx,
+    count: P.users,
+    freshRss: ctx.freshRss,
+    idleRss,
+    peakRss,
+    usersIdleRss,
+  };
+}
 
-  // --- 3. cold start ------------------------------------------------------------------------
-  log("cold start: gateway first initialize vs docker run + first answer by hand");
+/** New keys: the gateway's first initialize vs `docker run` by hand, and a burst across two gateways. */
+async function coldStart(ctx) {
+  const { g1, g2 } = ctx;
   const gatewayCold = [];
   const floor = [];
   for (let i = 0; i < P.coldSamples; i++) {
@@ -138,14 +222,32 @@ async function main() {
       timed(() => initialize(i % 2 ? g2.url : g1.url, { "x-outline-api-key": key(`burst${i}`) })),
     ),
   );
-  results.cold = { gateway: gatewayCold, floor, burst };
+  ctx.results.cold = { gateway: gatewayCold, floor, burst };
   removeDeployment(deployment);
-  log("warm pool: first call of a new key, and a burst of new keys, without and with a pool");
-  results.pool = await measurePool({ redisUrl: redis.url, env, samples: P.coldSamples, burst: P.burst });
+}
 
-  // --- 4. reaper scale ----------------------------------------------------------------------
+/** The warm pool (bench/src/pool.mjs): a new key's first call and a burst of new keys, without and with a pool. */
+async function warmPool(ctx) {
+  log("warm pool: first call of a new key, and a burst of new keys, without and with a pool");
+  ctx.results.pool = await measurePool({
+    redisUrl: ctx.redis.url,
+    env: ctx.env,
+    samples: P.coldSamples,
+    burst: P.burst,
+  });
+}
+
+/** What tracing costs the gateway (bench/src/tracing-cost.mjs): off, on, 10% sampled, off again. */
+async function tracing(ctx) {
+  log("tracing: gateway CPU per request with tracing off, on, 10% sampled, off again");
+  ctx.results.tracing = await tracingCost({ seconds: P.seconds, connections: P.connections });
+}
+
+/** The reaper's sweep over 10× more stored sessions with the same number expired. */
+async function reaperScale(ctx) {
+  const { redis } = ctx;
   log(`reaper: ${P.reap.join(" and ")} stored sessions, ${P.expired} of them expired`);
-  results.reaper = [];
+  ctx.results.reaper = [];
   for (const stored of P.reap) {
     const prefix = `reap${stored}:`;
     const reapStore = SessionStore.connect(redis.url, { prefix, sessionIdleTtlSeconds: 60 });
@@ -166,11 +268,9 @@ async function main() {
     const ms = performance.now() - started;
     if (result.sessionsEnded !== P.expired)
       throw new Error(`sweep ended ${result.sessionsEnded}, expected ${P.expired}`);
-    results.reaper.push({ stored, expired: P.expired, ms, bytesPerSession: (after - before) / stored });
+    ctx.results.reaper.push({ stored, expired: P.expired, ms, bytesPerSession: (after - before) / stored });
     await reapStore.close();
   }
-
-  await store.close();
 }
 
 /** `docker run` of the same image and the first MCP answer, by hand: the floor for a cold start. */
@@ -245,12 +345,17 @@ function require_os_totalmem() {
   return Number(execFileSync("awk", ["/MemTotal/ {print $2 * 1024}", "/proc/meminfo"]).toString().trim());
 }
 
+const partial = process.argv.some((arg) => arg.startsWith("--only="));
 try {
   await main();
-  const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(require_os_totalmem() / 2 ** 30)} GiB, Node ${process.version}, Docker ${docker("version", "--format", "{{.Server.Version}}")}`;
-  const text = renderReport({ results, P, quick, machine });
-  process.stdout.write(text);
-  if (write) writeFileSync(join(root, "BENCHMARKS.md"), text);
+  if (partial) {
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  } else {
+    const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(require_os_totalmem() / 2 ** 30)} GiB, Node ${process.version}, Docker ${docker("version", "--format", "{{.Server.Version}}")}`;
+    const text = renderReport({ results, P, quick, machine });
+    process.stdout.write(text);
+    if (write) writeFileSync(join(root, "BENCHMARKS.md"), text);
+  }
 } finally {
   await stopAll();
   removeDeployment(deployment);

@@ -52,9 +52,12 @@ export async function startRedis() {
   return { url: `redis://127.0.0.1:${port}`, name };
 }
 
+/** BENCH_GATEWAY_MAIN: another build's gateway (an older commit's `apps/gateway/dist/main.js`), for a "before". */
+const gatewayMain = process.env.BENCH_GATEWAY_MAIN ?? "apps/gateway/dist/main.js";
+
 export async function startGateway(env) {
   const port = await freePort();
-  const child = spawn(process.execPath, ["apps/gateway/dist/main.js"], {
+  const child = spawn(process.execPath, [gatewayMain], {
     cwd: root,
     // Benchmarks start many keys from one address on purpose: no verification, no per-IP start cap.
     env: {
@@ -121,7 +124,23 @@ http {
   const child = spawn("nginx", ["-c", join(dir, "nginx.conf"), "-p", dir], { stdio: ["ignore", "ignore", "inherit"] });
   cleanups.push(() => child.kill("SIGQUIT"));
   await until("nginx", async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => null)) !== null);
-  return { url: `http://127.0.0.1:${port}` };
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid };
+}
+
+/** bench/src/node-proxy.mjs in front of `origin`: the minimal Node reverse proxy, the floor. */
+export async function startNodeProxy(origin) {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL("./node-proxy.mjs", import.meta.url)), String(port), origin],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  cleanups.push(() => child.kill("SIGTERM"));
+  const url = `http://127.0.0.1:${port}`;
+  await until("node proxy", async () => (await fetch(url).catch(() => null)) !== null);
+  return { url, pid: child.pid };
 }
 
 /** Resident set size of a process, in MiB. */

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { pathToFileURL } from "node:url";
 import { initialize, measure } from "./load.mjs";
-import { removeDeployment, startGateway, startRedis, stopAll } from "./stack.mjs";
+import { docker, removeDeployment, startGateway, startRedis, stopAll } from "./stack.mjs";
 
 const TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
 
@@ -47,8 +47,9 @@ export async function tracingCost({ seconds = 10, connections = 10 } = {}) {
   const deployment = `otel${process.pid}`;
   const sink = await startOtlpSink();
   const rows = [];
+  let redis;
   try {
-    const redis = await startRedis();
+    redis = await startRedis();
     const base = {
       REDIS_URL: redis.url,
       KEY_HASH_SECRET: "bench-tracing-secret-0123",
@@ -94,7 +95,13 @@ export async function tracingCost({ seconds = 10, connections = 10 } = {}) {
     }
   } finally {
     sink.close();
-    await stopAll();
+    // Only what this function started: inside `npm run bench` the other sections' gateways and
+    // Redis keep running.
+    if (redis) {
+      try {
+        docker("rm", "-f", redis.name);
+      } catch {}
+    }
     removeDeployment(deployment);
   }
   return rows;
@@ -103,6 +110,7 @@ export async function tracingCost({ seconds = 10, connections = 10 } = {}) {
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const quick = process.argv.includes("--quick");
   const rows = await tracingCost({ seconds: quick ? 3 : 10 });
+  await stopAll();
   console.log("| tracing | req/s | p50 ms | p99 ms | gateway CPU µs/request | OTLP exports | OTLP KiB |");
   console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const row of rows) {

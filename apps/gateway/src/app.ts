@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { ContainerDriver } from "@mcp-broker/container-manager";
 import { monitoringRoutes, tracingOn } from "@mcp-broker/service-runtime";
 import type { SessionStore } from "@mcp-broker/session-store";
@@ -37,6 +38,10 @@ export interface GatewayApp {
   dispatcher: Dispatcher;
   /** Ends what the app holds open beyond requests: relayed server-to-client streams. */
   close(): Promise<void>;
+  /** Writes the batched touches not yet written (the start of a drain). */
+  flushTouches(): Promise<void>;
+  /** Writes what is left and stops the broker's timers; call after the server stopped. */
+  closeBroker(): Promise<void>;
 }
 
 // OAuth discovery: answering these 404 (never `{}`) makes MCP clients stop probing for OAuth
@@ -59,16 +64,8 @@ export function createApp(deps: AppDeps): GatewayApp {
   const metrics = deps.metrics ?? createMetrics(store, logger);
   const dispatcher = deps.dispatcher ?? createDispatcher();
   const spares = new SpareRefill({ config, store, driver, metrics, logger });
-  const broker = new Broker({
-    config,
-    store,
-    driver,
-    dispatcher,
-    metrics,
-    spares,
-    instanceId: randomUUID().slice(0, 8),
-    logger,
-  });
+  const instanceId = randomUUID().slice(0, 8);
+  const broker = new Broker({ config, store, driver, dispatcher, metrics, spares, instanceId, logger });
   const busy = new BusyUsers(store, logger, config.RECLAIM_MIN_IDLE_SECONDS > 0);
   const app = new Hono<GatewayEnv>();
 
@@ -77,17 +74,20 @@ export function createApp(deps: AppDeps): GatewayApp {
     const requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     c.set("requestId", requestId);
     c.set("log", logger.child({ req: requestId }));
+    // On Node's response, so it also rides on answers the route writes there itself (routes/answer.ts).
+    c.env.outgoing.setHeader("x-request-id", requestId);
     const started = performance.now();
     try {
       await next();
     } finally {
       const seconds = (performance.now() - started) / 1000;
-      const status = c.res.status;
-      metrics.requests.inc({ method: c.req.method, status });
-      metrics.requestDuration.observe({ method: c.req.method }, seconds);
-      c.res.headers.set("x-request-id", requestId);
-      if (c.req.path === "/mcp") {
-        c.get("log").info({ method: c.req.method, status, ms: Math.round(seconds * 1000) }, "request");
+      const method = c.env.incoming.method ?? "";
+      const status = c.res === RESPONSE_ALREADY_SENT ? c.env.outgoing.statusCode : c.res.status;
+      metrics.requests.inc({ method, status });
+      metrics.requestDuration.observe({ method }, seconds);
+      const url = c.env.incoming.url ?? "";
+      if (url === "/mcp" || url.startsWith("/mcp?")) {
+        c.get("log").info({ method, status, ms: Math.round(seconds * 1000) }, "request");
       }
     }
   });
@@ -141,5 +141,13 @@ export function createApp(deps: AppDeps): GatewayApp {
     return answer(c, known);
   });
 
-  return { app, metrics, dispatcher, spares, close: () => broker.close() };
+  return {
+    app,
+    metrics,
+    dispatcher,
+    spares,
+    close: () => broker.closeStreams(),
+    flushTouches: () => broker.flushTouches(),
+    closeBroker: () => broker.close(),
+  };
 }

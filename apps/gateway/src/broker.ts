@@ -20,6 +20,7 @@ import { SessionRelay } from "./relay/session-relay.js";
 import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
 import { ClientSessions } from "./sessions/client-sessions.js";
 import { discoverAnswer } from "./sessions/discover.js";
+import { Touches } from "./sessions/touches.js";
 import { type ModernBridge, UpstreamSessions } from "./upstream-sessions.js";
 import type { SpareRefill } from "./warm-pool.js";
 
@@ -75,12 +76,19 @@ export class Broker {
   readonly #headers: HeaderPolicy;
   readonly #touchEveryMs: number;
   readonly #relay: SessionRelay;
+  readonly #touches: Touches;
 
   constructor(private readonly deps: BrokerDeps) {
     this.#ids = new IdRewriter(`mcpb-${deps.instanceId}`);
     this.#backends = new Backends(deps);
     this.#upstream = new UpstreamSessions({ ...deps, backends: this.#backends });
-    this.#clients = new ClientSessions({ ...deps, backends: this.#backends, upstream: this.#upstream });
+    this.#touches = new Touches(deps.store, deps.logger, deps.config.TOUCH_INTERVAL_MS);
+    this.#clients = new ClientSessions({
+      ...deps,
+      backends: this.#backends,
+      upstream: this.#upstream,
+      touches: this.#touches,
+    });
     this.#forwarder = new Forwarder({ ...deps, backends: this.#backends, upstream: this.#upstream });
     this.#headers = headerPolicy(deps.config.API_KEY_HEADER);
     this.#touchEveryMs = Math.min(60_000, (deps.config.CONTAINER_IDLE_TTL_SECONDS * 1000) / 3);
@@ -88,7 +96,7 @@ export class Broker {
   }
 
   /** Shutdown: held upstream streams and open client streams end (docs/architecture.md#server-to-client-streams). */
-  close(): Promise<void> {
+  closeStreams(): Promise<void> {
     return this.#relay.close();
   }
 
@@ -125,12 +133,12 @@ export class Broker {
     if (!bridge) {
       // A revision the broker does not bridge, or a server that speaks it: untouched, so a
       // server that answers 400 makes the client fall back to initialize.
-      this.#touch(user, log);
+      this.#touch(user);
       return this.#reply(user, log, await this.#forwarder.forward(user, log, forward, { session: null }));
     }
     const message = request.messages[0] as JsonRpcMessage;
     if (message.method === "server/discover") {
-      this.#touch(user, log, bridge.session);
+      this.#touch(user, bridge.session);
       return discoverAnswer(message.id ?? null, bridge.initializeResult);
     }
     // The legacy server knows the session's version and nothing of the revision's headers.
@@ -183,17 +191,47 @@ export class Broker {
       .catch((error: Error) => log.warn({ err: error.message }, "could not drop the session's relayed events"));
   }
 
-  /** The client's own session: one round trip reads it and the route and touches both. */
+  /** Writes the touches not yet written (drain, shutdown) and stops batching them. */
+  async close(): Promise<void> {
+    await this.#touches.close();
+  }
+
+  /** Writes the touches not yet written now (the start of a drain). */
+  flushTouches(): Promise<void> {
+    return this.#touches.flush();
+  }
+
+  /**
+   * The client's own session: from this replica's cache when fresh, else one round trip reads
+   * it and the route and touches both (docs/architecture.md#hot-path).
+   */
   async #postOnSession(user: User, log: Logger, request: PostRequest, forward: Forward, id: string) {
     const client = this.#clients.verify(user, log, id);
     const protocolVersion = request.protocolVersion;
-    const { session, route } = await this.#clients.use(user, log, client, { protocolVersion });
+    const { session, route, cached } = await this.#clients.use(user, log, client, { protocolVersion });
     const ids = requestIds(request.messages);
     const tracker = this.#tracker(user, log, request.messages, ids);
     let forwarded: Forwarded | undefined;
     this.#cancelOnAbort(user, log, request.gone, ids, () => forwarded);
-    const start: ForwardStart = { session, route, client, messages: request.messages, tracker, protocolVersion };
-    forwarded = await this.#send(user, log, request, forward, start);
+    const start: ForwardStart = {
+      session,
+      route,
+      client,
+      messages: request.messages,
+      tracker,
+      protocolVersion,
+      fromCache: cached,
+    };
+    try {
+      forwarded = await this.#send(user, log, request, forward, start);
+    } catch (error) {
+      this.#clients.forget(user, client);
+      throw error;
+    }
+    // A recovery may have replaced the server or the upstream session: the next request uses those.
+    if (!cached || forwarded.session !== session || forwarded.route !== route) {
+      if (forwarded.session) this.#clients.remember(user, client, forwarded.session, forwarded.route);
+    }
     if (forwarded.status < 300 && forwarded.session) {
       await this.#clients.record(user, log, forwarded.session, request.messages);
       const initialized = request.messages.some((m) => m.method === "notifications/initialized");
@@ -271,7 +309,7 @@ export class Broker {
     forwarded: Forwarded,
     options: Pick<ReplyOptions, "sessionId" | "ids" | "tracker"> = {},
   ) {
-    const keepWarm = { everyMs: this.#touchEveryMs, tick: () => this.#touch(user, log, forwarded.session) };
+    const keepWarm = { everyMs: this.#touchEveryMs, tick: () => this.#touch(user, forwarded.session) };
     const maxBodyBytes = this.deps.config.MAX_UPSTREAM_BODY_BYTES;
     return reply(forwarded, {
       ...options,
@@ -298,9 +336,8 @@ export class Broker {
     });
   }
 
-  #touch(user: User, log: Logger, session?: BrokerSession | null): void {
-    this.deps.store
-      .touch(user.id, session?.id)
-      .catch((error: Error) => log.warn({ err: error.message }, "touch failed"));
+  /** Batched: written once per TOUCH_INTERVAL_MS per session (sessions/touches.ts). */
+  #touch(user: User, session?: BrokerSession | null): void {
+    this.#touches.note(user.id, session?.id);
   }
 }

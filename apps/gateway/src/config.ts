@@ -89,6 +89,13 @@ const schema = z
     /** A session id older than this is refused (404), so the client initializes a new one. */
     SESSION_MAX_AGE_SECONDS: positiveInt(30 * 24 * 3600),
     CONTAINER_IDLE_TTL_SECONDS: positiveInt(900),
+    /**
+     * How long a replica trusts its cached session → upstream session and route (the hot path
+     * skips Redis meanwhile; a stale entry recovers like any failed request). 0: no cache.
+     */
+    SESSION_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
+    /** Last-used times are written to Redis once per this interval per session. 0: on every request. */
+    TOUCH_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
     BACKEND_DRIVER: z.enum(["docker", "process", "swarm"]).default("docker"),
     BACKEND_IMAGE: z.string().min(1).default(DRIVER_DEFAULTS.image),
     BACKEND_COMMAND: z.string().default(""),

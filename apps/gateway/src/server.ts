@@ -116,6 +116,7 @@ export async function startGateway(
   gateway.spares.start();
   const drain = async () => {
     draining = true;
+    await gateway.flushTouches();
     await new Promise((resolve) => setTimeout(resolve, config.DRAIN_SECONDS * 1000));
   };
 
@@ -127,6 +128,8 @@ export async function startGateway(
       .catch((error: Error) => logger.warn({ err: error.message }, "closing relayed streams failed"));
     await gateway.spares.close();
     await server.close(config.SHUTDOWN_TIMEOUT_MS);
+    // Last-used times still batched: the reaper must not see these sessions idle since the last flush.
+    await gateway.closeBroker();
     await gateway.dispatcher
       .close()
       .catch((error: Error) => logger.warn({ err: error.message }, "closing upstream connections failed"));

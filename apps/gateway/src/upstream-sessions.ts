@@ -178,8 +178,16 @@ export class UpstreamSessions {
       if (outcome.outcome !== "revived") await this.endUpstream(user, log, opened.route, opened.upstream);
       if (outcome.outcome === "ended") throw new GatewayError("SESSION_NOT_FOUND");
       if (outcome.outcome === "revived") {
-        this.deps.metrics.revived(target.cause);
-        log.warn({ session: target.id.slice(0, 8), cause: target.cause }, "session revived on a new upstream session");
+        // A request that saw an upstream id from this replica's cache while Redis no longer maps
+        // one: the mapping was released or lost, whatever the server answered.
+        const cause =
+          current || target.seenUpstream === null
+            ? target.cause
+            : found.record?.released
+              ? "idle-released"
+              : "redis-lost";
+        this.deps.metrics.revived(cause);
+        log.warn({ session: target.id.slice(0, 8), cause }, "session revived on a new upstream session");
       }
       const now = Date.now();
       const session: BrokerSession = current ?? {

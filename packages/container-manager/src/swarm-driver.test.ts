@@ -48,7 +48,9 @@ describe("SwarmDriver on a one-node swarm", () => {
   beforeAll(async () => {
     docker = await requireDocker(images.stub);
     swarm = await startTestSwarm(docker);
-    proxy = new ProxyAgent(swarm.proxyUrl);
+    // The proxy speaks CONNECT only; undici 8 forwards plain-http requests without a tunnel
+    // unless asked.
+    proxy = new ProxyAgent({ uri: swarm.proxyUrl, proxyTunnel: true });
     // Replaces fetch rather than setting undici's global dispatcher: Node's fetch reads that from
     // its own realm's globals, which are not the ones jest gives a test file.
     globalThis.fetch = ((input: string | URL, init?: RequestInit) =>
@@ -196,8 +198,9 @@ describe("SwarmDriver on a one-node swarm", () => {
   });
 
   it("reports a server that keeps exiting at start, without its key, and removes it", async () => {
-    // Without OUTLINE_API_KEY the stub exits with code 2 (its configuration is invalid).
-    const d = driver({ keyEnv: "OTHER_KEY", restartAttempts: 1 });
+    // The key handed over in a variable the stub validates (its tool set: outline|conformance):
+    // its configuration is invalid, so it exits with code 2, and the key is in its environment.
+    const d = driver({ keyEnv: "STUB_TOOLS", restartAttempts: 1 });
     const failure = await d.ensure({ userId: userId(9), apiKey: "ol_api_swarm_secret_9" }).catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: "CONTAINER_START_FAILED" });
     expect((failure as Error).message).toContain("non-zero exit (2)");

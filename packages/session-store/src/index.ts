@@ -13,6 +13,7 @@ export type { LockOptions } from "./locks.js";
 export { createRedisClient } from "./redis-client.js";
 export type { Revival, RevivalOutcome, SessionLookup, SessionRecord, StateChange } from "./session-records.js";
 export { redisOptions, SessionStore, type SessionStoreOptions } from "./session-store.js";
+export type { SessionUse } from "./sessions.js";
 export type { ToolHint } from "./tool-hints.js";
 export type {
   BrokerSession,

@@ -18,7 +18,7 @@ import {
   SessionRecords,
   type StateChange,
 } from "./session-records.js";
-import { type NewSession, type SessionInUse, Sessions } from "./sessions.js";
+import { type NewSession, type SessionInUse, Sessions, type SessionUse } from "./sessions.js";
 import { type ToolHint, ToolHints } from "./tool-hints.js";
 import type { BrokerSession, ClaimedRoute, ClaimedSession, RateLimitVerdict, Route, UnroutedMark } from "./types.js";
 import { WarmPool } from "./warm-pool.js";
@@ -174,6 +174,10 @@ export class SessionStore {
   }
   touch(userId: string, sessionId?: string, now = Date.now()): Promise<{ session: boolean; route: boolean }> {
     return this.#sessions.touch(userId, sessionId, now);
+  }
+  /** Many touches (each with its own time of use) in one round trip: a gateway's batched touches. */
+  touchMany(uses: readonly SessionUse[]): Promise<void> {
+    return this.#sessions.touchMany(uses);
   }
   claimExpiredSessions(cutoffMs: number, limit: number): Promise<ClaimedSession[]> {
     return this.#sessions.claimExpired(cutoffMs, limit);

@@ -24,6 +24,13 @@ export interface NewSession {
   maxPerUser?: number;
 }
 
+/** A use of a user's route (and session, when given) at `at` (ms), for `touchMany`. */
+export interface SessionUse {
+  userId: string;
+  sessionId?: string | undefined;
+  at: number;
+}
+
 export type SessionInUse = { session: BrokerSession | null; route: Route | null };
 
 /** Client-supplied ids reach key names: anything else could address another key. */
@@ -173,6 +180,19 @@ export class Sessions {
   async touch(userId: string, sessionId?: string, now = Date.now()): Promise<{ session: boolean; route: boolean }> {
     const [session, route] = await guard(() => this.scripts.touchActivity(...this.#touchArgs(userId, sessionId, now)));
     return { session: session === 1, route: route === 1 };
+  }
+
+  /**
+   * `touch` for many sessions in one round trip (a gateway's batched touches), each with the time
+   * it was last used. A session or route the reaper claimed meanwhile is not brought back.
+   */
+  async touchMany(uses: readonly SessionUse[]): Promise<void> {
+    if (uses.length === 0) return;
+    const pipeline = this.redis.pipeline() as unknown as {
+      exec(): Promise<[Error | null, unknown][] | null>;
+    } & StoreScripts;
+    for (const use of uses) pipeline.touchActivity(...this.#touchArgs(use.userId, use.sessionId, use.at));
+    await guardExec(pipeline);
   }
 
   #touchArgs(userId: string, sessionId: string | undefined, now: number): (string | number)[] {

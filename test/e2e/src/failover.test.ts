@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { docker, eventually, freePort, requireDocker } from "@mcp-broker/test-support";
+import { brokerAddress } from "./broker-address.js";
 import { CallLoad, type PhaseResult } from "./call-load.js";
 
 const run = promisify(execFile);
@@ -34,8 +35,7 @@ describe("losing a gateway replica", () => {
     ).sort((a, b) => a.Created - b.Created);
   /** POST /mcp answers a replica has given, from its own /metrics on its container address. */
   const served = async (id: string) => {
-    const networks = (await docker.getContainer(id).inspect()).NetworkSettings.Networks;
-    const address = Object.values(networks).find((network) => network.IPAddress)?.IPAddress;
+    const address = await brokerAddress(id, project);
     const metrics = await (await fetch(`http://${address}:8080/metrics`)).text();
     const counts = [...metrics.matchAll(/^mcpb_http_requests_total\{method="POST"[^}]*\} (\d+)/gm)];
     return counts.reduce((sum, match) => sum + Number(match[1]), 0);

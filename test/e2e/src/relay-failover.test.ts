@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
+import { brokerAddress } from "./broker-address.js";
   docker,
   type EventStream,
   eventually,
@@ -40,8 +41,7 @@ describe("a session's GET stream when its replica dies", () => {
     ).sort((a, b) => a.Created - b.Created);
   /** One replica's `mcpb_relay_streams{kind}`, from its /metrics on its container address. */
   const relayStreams = async (id: string, kind: "upstream" | "client") => {
-    const networks = (await docker.getContainer(id).inspect()).NetworkSettings.Networks;
-    const address = Object.values(networks).find((network) => network.IPAddress)?.IPAddress;
+    const address = await brokerAddress(id, project);
     const metrics = await (await fetch(`http://${address}:8080/metrics`)).text();
     return Number(new RegExp(`^mcpb_relay_streams\\{kind="${kind}"\\} (\\d+)`, "m").exec(metrics)?.[1] ?? 0);
   };

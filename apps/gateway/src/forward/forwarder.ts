@@ -30,6 +30,8 @@ export interface ForwardStart {
   tracker?: AnswerTracker | undefined;
   /** The request's MCP-Protocol-Version, for a revival with the broker's own params. */
   protocolVersion?: string | undefined;
+  /** Session and route came from this replica's cache (sessions/session-cache.ts), not from Redis. */
+  fromCache?: boolean | undefined;
 }
 
 export interface Forwarded extends UpstreamAnswer {
@@ -103,7 +105,7 @@ export class Forwarder {
       },
       isAlive: (candidate) => backends.isAlive(candidate),
       replaceServer: listenOnly ? undefined : (stale) => backends.ensure(user, log, stale),
-      reviveSession: ({ session, route }) =>
+      reviveSession: async ({ session, route }) =>
         upstream.revive(
           user,
           log,
@@ -115,7 +117,9 @@ export class Forwarder {
             cause: "upstream-restart",
             protocolVersion: start.protocolVersion,
           },
-          route,
+          // A cached route may be stale: a new upstream session is opened only where Redis says
+          // the user's server is now, never on a server the cache remembered.
+          start.fromCache ? await this.#firstRoute(user, log, listenOnly) : route,
           !listenOnly,
         ),
       safeToRepeat: async () => {

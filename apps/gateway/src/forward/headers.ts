@@ -24,11 +24,14 @@ const ALLOW_UPSTREAM = [
 /** Server headers the client never sees: hop-by-hop ones, and what its own server sets. */
 const DROP_DOWNSTREAM = [...HOP_BY_HOP, "content-length", "mcp-session-id", "date"];
 
+/** Answer headers for the client: Node's `writeHead` takes them as they are (a list for repeated names). */
+export type ClientHeaders = Record<string, string | string[]>;
+
 export interface HeaderPolicy {
   /** The client's headers for the upstream request, with the user's key in the header the server reads. */
   toUpstream(incoming: IncomingHttpHeaders, apiKey: string): Record<string, string>;
   /** The server's answer headers for the client, with the broker's session id when it issued one. */
-  toClient(upstream: IncomingHttpHeaders, sessionId?: string): Headers;
+  toClient(upstream: IncomingHttpHeaders, sessionId?: string): ClientHeaders;
 }
 
 /** The allow/drop tables for one gateway, built once (the key header name comes from config). */
@@ -39,7 +42,8 @@ export function headerPolicy(apiKeyHeader: string): HeaderPolicy {
   return {
     toUpstream(incoming, apiKey) {
       const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(incoming)) {
+      for (const name in incoming) {
+        const value = incoming[name];
         if (value === undefined || !allowUpstream.has(name)) continue;
         headers[name] = Array.isArray(value) ? value.join(", ") : value;
       }
@@ -50,16 +54,17 @@ export function headerPolicy(apiKeyHeader: string): HeaderPolicy {
       return headers;
     },
     toClient(upstream, sessionId) {
-      const headers = new Headers();
-      for (const [name, value] of Object.entries(upstream)) {
+      const headers: ClientHeaders = {};
+      for (const name in upstream) {
+        const value = upstream[name];
         if (value === undefined || dropDownstream.has(name)) continue;
-        for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+        headers[name] = value;
       }
-      if (sessionId) headers.set("mcp-session-id", sessionId);
+      if (sessionId) headers["mcp-session-id"] = sessionId;
       if (isEventStream(upstream)) {
         // Proxies (nginx) buffer a response unless told not to; an SSE stream must flow as written.
-        headers.set("cache-control", "no-cache, no-transform");
-        headers.set("x-accel-buffering", "no");
+        headers["cache-control"] = "no-cache, no-transform";
+        headers["x-accel-buffering"] = "no";
       }
       return headers;
     },
@@ -73,4 +78,15 @@ export function isEventStream(headers: IncomingHttpHeaders): boolean {
 export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** The same headers as a web `Response` takes them: one pair per value. */
+export function webHeaders(headers: ClientHeaders): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (const name in headers) {
+    const value = headers[name] as string | string[];
+    if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
+    else pairs.push([name, value]);
+  }
+  return pairs;
 }

@@ -1,15 +1,19 @@
 import type { Logger } from "pino";
 import { type IdMap, restoreIdsInSse, restoreIdsInText } from "../rpc-ids.js";
 import type { AnswerTracker } from "./answer-tracker.js";
-import { type HeaderPolicy, isEventStream } from "./headers.js";
+import { type ClientHeaders, type HeaderPolicy, isEventStream } from "./headers.js";
 import { readBodyCapped, type UpstreamAnswer } from "./upstream-call.js";
-import { type BodySource, type StreamHooks, sourceOf, webBody } from "./web-body.js";
+import { AnswerBody, type BodySource, type StreamHooks, sourceOf, webBody } from "./web-body.js";
 
-/** What the broker hands the route: all a web Response needs, nothing the route must decide. */
+/**
+ * What the broker hands the route: status, headers and body, nothing the route must decide.
+ * An `AnswerBody` is piped to the client's Node response; a web stream (ids restored in an
+ * event stream) goes through a web `Response`.
+ */
 export interface Answer {
   status: number;
-  headers: Headers;
-  body: ReadableStream<Uint8Array> | string | null;
+  headers: ClientHeaders;
+  body: AnswerBody | ReadableStream<Uint8Array> | string | null;
 }
 
 export interface ReplyOptions {
@@ -31,7 +35,8 @@ export interface ReplyOptions {
 
 /**
  * Turns the server's answer into the client's. Bodies stream through without buffering,
- * except a JSON answer whose ids must be restored (one message, read whole to rewrite it);
+ * except a JSON answer whose ids must be restored (one message, read whole to rewrite it),
+ * and piped between Node streams unless ids are restored in an event stream;
  * see docs/architecture.md#streaming.
  */
 export async function reply(upstream: UpstreamAnswer, options: ReplyOptions): Promise<Answer> {
@@ -63,7 +68,8 @@ export async function reply(upstream: UpstreamAnswer, options: ReplyOptions): Pr
     : tracker
       ? { onChunk: (chunk) => tracker.json(chunk), onEnd: () => tracker.jsonEnd() }
       : {};
-  let body = webBody(sourceOf(upstream.body), hooks);
-  if (ids) body = body.pipeThrough(restoreIdsInSse(ids));
+  const body = new AnswerBody(sourceOf(upstream.body), hooks);
+  // Only the pooled session's event streams need a transform: the rest pipes Node to Node.
+  if (ids) return { status, headers, body: webBody(body).pipeThrough(restoreIdsInSse(ids)) };
   return { status, headers, body };
 }

@@ -1,4 +1,8 @@
+import { once } from "node:events";
+import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
+
+const FLUSH_HEADERS_AFTER_MS = 20;
 
 /** Where an answer's bytes come from: undici's body, or what the broker streams after a break. */
 export interface BodySource {
@@ -32,63 +36,122 @@ export interface StreamHooks {
 }
 
 /**
- * The upstream body as a web stream for the client's Response, read straight from undici's
- * Node stream (one web stream, not Readable.toWeb plus a wrapper: each costs a transferable
- * object per request). Cancelling it (client gone) destroys the upstream body. With `tick`,
- * a long-lived stream keeps the user's route warm; a stream that breaks (container killed)
- * goes on with what `resume` gives (docs/architecture.md#recovery-and-replay), or ends cleanly,
- * so SSE clients reconnect and the reconnect is recovered like any request.
+ * An answer's bytes as the client gets them, read straight from undici's Node stream. With
+ * `tick`, a long-lived stream keeps the user's route warm; a stream that breaks (container
+ * killed) goes on with what `resume` gives (docs/architecture.md#recovery-and-replay), or ends
+ * cleanly, so SSE clients reconnect and the reconnect is recovered like any request. Written to
+ * the client's Node response (`pipeTo`), or as a web stream (`webBody`) where a web transform
+ * (id restoring) must sit in between.
  */
-export function webBody(first: BodySource, hooks: StreamHooks = {}): ReadableStream<Uint8Array> {
-  let source = first;
-  const timer = hooks.tick && hooks.everyMs ? setInterval(hooks.tick, hooks.everyMs) : undefined;
-  timer?.unref();
-  let open = true;
-  const stop = () => {
-    if (!open) return false;
-    open = false;
-    clearInterval(timer);
-    if (timer) hooks.tick?.();
-    return true;
-  };
-  return new ReadableStream<Uint8Array>({
-    // A pull that enqueues nothing is not called again: it loops until it has a chunk or an end.
-    async pull(controller) {
-      for (;;) {
-        try {
-          const { done, value } = await source.next();
-          if (!open) return; // cancelled by the client while reading
-          if (done) {
-            hooks.onEnd?.();
-            stop();
-            controller.close();
-          } else {
-            hooks.onChunk?.(value);
-            controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
-          }
-          return;
-        } catch (error) {
-          if (!open) return;
-          const next = hooks.resume ? await hooks.resume(error as Error).catch(() => null) : null;
-          if (next && open) {
-            source = next;
-            continue;
-          }
-          next?.destroy();
-          if (!stop()) return;
-          if (hooks.onBroken) {
-            hooks.onBroken(error as Error);
-            controller.close();
-          } else {
-            controller.error(error);
-          }
-          return;
+export class AnswerBody {
+  #source: BodySource;
+  #open = true;
+  readonly #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    first: BodySource,
+    private readonly hooks: StreamHooks = {},
+  ) {
+    this.#source = first;
+    this.#timer = hooks.tick && hooks.everyMs ? setInterval(hooks.tick, hooks.everyMs) : undefined;
+    this.#timer?.unref();
+  }
+
+  /** The next chunk; null at the end, after a cancel, or after a break nothing resumed (`onBroken`). */
+  async next(): Promise<Uint8Array | null> {
+    const hooks = this.hooks;
+    for (;;) {
+      try {
+        const { done, value } = await this.#source.next();
+        if (!this.#open) return null; // cancelled by the client while reading
+        if (done) {
+          hooks.onEnd?.();
+          this.#stop();
+          return null;
         }
+        hooks.onChunk?.(value);
+        return value;
+      } catch (error) {
+        if (!this.#open) return null;
+        const next = hooks.resume ? await hooks.resume(error as Error).catch(() => null) : null;
+        if (next && this.#open) {
+          this.#source = next;
+          continue;
+        }
+        next?.destroy();
+        if (!this.#stop()) return null;
+        if (!hooks.onBroken) throw error;
+        hooks.onBroken(error as Error);
+        return null;
+      }
+    }
+  }
+
+  /** The client went away: stop, and free the upstream connection. */
+  cancel(): void {
+    this.#stop();
+    this.#source.destroy();
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /**
+   * Writes the answer to the client's Node response with backpressure, no web stream in
+   * between; the response closing first (client gone) cancels the upstream body.
+   */
+  async pipeTo(out: ServerResponse): Promise<void> {
+    const gone = () => {
+      if (!out.writableFinished) this.cancel();
+    };
+    out.once("close", gone);
+    // Headers go with the first chunk (one write), unless it keeps them waiting: an event
+    // stream's first event may come minutes later, and the client needs the headers now.
+    let early: NodeJS.Timeout | undefined = setTimeout(() => {
+      early = undefined;
+      if (!out.headersSent && !out.destroyed) out.flushHeaders();
+    }, FLUSH_HEADERS_AFTER_MS);
+    try {
+      for (;;) {
+        const chunk = await this.next();
+        if (early) early = void clearTimeout(early);
+        if (chunk === null || out.destroyed) break;
+        if (!out.write(chunk)) await Promise.race([once(out, "drain"), once(out, "close")]);
+      }
+      if (!out.destroyed) out.end();
+    } catch (error) {
+      out.destroy(error as Error);
+    } finally {
+      clearTimeout(early);
+    }
+  }
+
+  #stop(): boolean {
+    if (!this.#open) return false;
+    this.#open = false;
+    clearInterval(this.#timer);
+    if (this.#timer) this.hooks.tick?.();
+    return true;
+  }
+}
+
+/** The answer as a web stream, for a `Response` (cancelling it destroys the upstream body). */
+export function webBody(body: AnswerBody): ReadableStream<Uint8Array> {
+  let cancelled = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const chunk = await body.next();
+        if (chunk) controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        else if (!cancelled) controller.close();
+      } catch (error) {
+        controller.error(error);
       }
     },
     cancel() {
-      stop();
-      source.destroy();
+      cancelled = true;
+      body.cancel();
     },
   });
 }

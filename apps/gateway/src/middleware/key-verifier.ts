@@ -5,7 +5,10 @@ import type { GatewayConfig } from "../config.js";
 import type { User } from "../env.js";
 import { GatewayError } from "../errors.js";
 
-export type VerifierConfig = Pick<GatewayConfig, "AUTH_VERIFY" | "AUTH_VERIFY_URL" | "VERIFY_PER_IP_PER_MINUTE">;
+export type VerifierConfig = Pick<
+  GatewayConfig,
+  "AUTH_VERIFY" | "AUTH_VERIFY_URL" | "VERIFY_PER_IP_PER_MINUTE" | "SESSION_CACHE_MS"
+>;
 
 /** Asks the upstream service (Outline `POST /api/auth.info`) whether the key is valid. */
 async function verifyUpstream(url: string, key: string): Promise<boolean> {
@@ -32,6 +35,12 @@ async function verifyUpstream(url: string, key: string): Promise<boolean> {
  */
 export class KeyVerifier {
   readonly #inFlight = new Map<string, Promise<boolean>>();
+  /**
+   * Keys found valid lately, by user id → until when (ms): the hot path's one Redis round trip
+   * must not be spent on a verdict Redis caches for minutes anyway (docs/architecture.md#hot-path).
+   * Trusted as long as the session cache (SESSION_CACHE_MS); a rejection is never remembered here.
+   */
+  readonly #valid = new Map<string, number>();
 
   constructor(
     private readonly config: VerifierConfig,
@@ -42,12 +51,18 @@ export class KeyVerifier {
   async check(user: User): Promise<void> {
     const url = this.config.AUTH_VERIFY_URL;
     if (this.config.AUTH_VERIFY === "off" || !url) return;
+    const now = Date.now();
+    if ((this.#valid.get(user.id) ?? 0) > now) return;
     await inSpan("verify key", async (span) => {
       const cached = await this.store.getAuthVerdict(user.id);
       span?.setAttribute("mcpb.auth.cached", cached !== null);
       const valid = cached ?? (await this.#verifyOnce(user, url));
       if (!valid) throw new GatewayError("UNAUTHORIZED_REJECTED");
     });
+    if (this.config.SESSION_CACHE_MS > 0) {
+      if (this.#valid.size >= 10_000) this.#valid.clear();
+      this.#valid.set(user.id, now + this.config.SESSION_CACHE_MS);
+    }
   }
 
   /** Single flight: the first request of a key verifies it; the others wait for its verdict. */

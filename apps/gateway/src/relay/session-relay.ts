@@ -77,7 +77,7 @@ export class SessionRelay {
       this.#upstream.hold(user, log, sessionId, true).catch(() => {});
     };
     const body = this.#clients.open(user.id, sessionId, after, onTick, gone);
-    return { status: 200, headers: new Headers(SSE_HEADERS), body };
+    return { status: 200, headers: { ...SSE_HEADERS }, body };
   }
 
   /** The client ended the session: its upstream stream and relayed events go. */

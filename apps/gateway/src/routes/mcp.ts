@@ -6,10 +6,10 @@ import type { GatewayConfig } from "../config.js";
 import { type GatewayEnv, requestHeader } from "../env.js";
 import { GatewayError } from "../errors.js";
 import { ClientGone, readBody } from "../forward/client-request.js";
-import type { Answer } from "../forward/reply.js";
 import { chargeRequests } from "../middleware/auth.js";
 import type { JsonRpcMessage } from "../rpc-ids.js";
 import { describeMcpRequest } from "../tracing.js";
+import { sendAnswer } from "./answer.js";
 import { checkRequestMetadata } from "./request-metadata.js";
 import { StreamCounter } from "./stream-counter.js";
 
@@ -53,8 +53,6 @@ export function parseMessages(text: string): { messages: JsonRpcMessage[]; batch
   return { messages, batch };
 }
 
-const toResponse = (answer: Answer) => new Response(answer.body, { status: answer.status, headers: answer.headers });
-
 /**
  * POST, GET and DELETE on /mcp, as HTTP only: method, content type, body size and JSON-RPC
  * shape are checked here; everything about sessions, servers and recovery is the broker's
@@ -90,7 +88,7 @@ export function mcpRoutes({ config, broker, store, busy }: McpRouteDeps): Hono<G
       mcpMethod,
       gone: ClientGone.watch(c.env.outgoing),
     });
-    return toResponse(answer);
+    return sendAnswer(c, answer);
   });
 
   app.get("/mcp", async (c) => {
@@ -106,7 +104,7 @@ export function mcpRoutes({ config, broker, store, busy }: McpRouteDeps): Hono<G
         lastEventId: requestHeader(c, "last-event-id"),
         gone: ClientGone.watch(c.env.outgoing),
       });
-      return toResponse(answer);
+      return sendAnswer(c, answer);
     } catch (error) {
       release();
       throw error;

@@ -6,13 +6,26 @@ import type { User } from "../env.js";
 import { GatewayError } from "../errors.js";
 import type { JsonRpcMessage } from "../rpc-ids.js";
 import type { UpstreamSessions } from "../upstream-sessions.js";
+import { SessionCache } from "./session-cache.js";
 import { pickEssentials, SessionTokens, type VerifiedToken } from "./token.js";
+import type { Touches } from "./touches.js";
 
 export interface ClientSessionsDeps {
-  config: Pick<GatewayConfig, "sessionSecrets" | "SESSION_MAX_AGE_SECONDS" | "MAX_SESSIONS_PER_USER">;
+  config: Pick<
+    GatewayConfig,
+    "sessionSecrets" | "SESSION_MAX_AGE_SECONDS" | "MAX_SESSIONS_PER_USER" | "SESSION_CACHE_MS"
+  >;
   store: SessionStore;
   backends: Backends;
   upstream: UpstreamSessions;
+  touches: Touches;
+}
+
+/** A client's session ready to forward on; `cached`: read from this replica's cache, not from Redis. */
+export interface UsedSession {
+  session: BrokerSession;
+  route: Route | null;
+  cached: boolean;
 }
 
 /** What a request on a client's session revives it from, should its upstream session be gone. */
@@ -49,12 +62,14 @@ function stateChange(message: JsonRpcMessage): StateChange | null {
  */
 export class ClientSessions {
   readonly #tokens: SessionTokens;
+  readonly #cache: SessionCache;
 
   constructor(private readonly deps: ClientSessionsDeps) {
     this.#tokens = new SessionTokens({
       secrets: deps.config.sessionSecrets,
       maxAgeSeconds: deps.config.SESSION_MAX_AGE_SECONDS,
     });
+    this.#cache = new SessionCache(deps.config.SESSION_CACHE_MS);
   }
 
   /** The client's session id, checked against the user (tag, binding, age), or the 404 for all refusals. */
@@ -68,18 +83,39 @@ export class ClientSessions {
   }
 
   /**
-   * The hot path: one Redis round trip reads the mapping and the route and touches both. Only a
-   * missing mapping costs more: the tombstone check, and the revival under the user's lock.
+   * The hot path (docs/architecture.md#hot-path): this replica's cached mapping and route when
+   * fresh (no Redis at all; the touch is batched), else one Redis round trip that reads the
+   * mapping and the route and touches both. Only a missing mapping costs more: the tombstone
+   * check, and the revival under the user's lock. A GET reads Redis: it must not listen on a
+   * server the reaper stopped.
    */
   async use(
     user: User,
     log: Logger,
     ref: ClientSessionRef,
     options: { listenOnly?: boolean; protocolVersion?: string | undefined } = {},
-  ): Promise<{ session: BrokerSession; route: Route | null }> {
-    const used = await this.deps.store.useSession(user.id, ref.token.nonce);
-    if (used.session) return { session: used.session, route: used.route };
-    return this.#reviveMissing(user, log, ref, used.route, options);
+  ): Promise<UsedSession> {
+    const nonce = ref.token.nonce;
+    const cached = options.listenOnly ? null : this.#cache.get(user.id, nonce);
+    if (cached) {
+      this.deps.touches.note(user.id, nonce);
+      return { session: cached.session, route: cached.route, cached: true };
+    }
+    const used = await this.deps.store.useSession(user.id, nonce);
+    const found = used.session
+      ? { session: used.session, route: used.route }
+      : await this.#reviveMissing(user, log, ref, used.route, options);
+    return { ...found, cached: false };
+  }
+
+  /** What the request was forwarded on in the end (after any recovery): the next one on this replica uses it. */
+  remember(user: User, ref: ClientSessionRef, session: BrokerSession, route: Route): void {
+    if (usable(route)) this.#cache.set(user.id, ref.token.nonce, { session, route });
+  }
+
+  /** Drops the cached entry: the request failed, or the session ended. */
+  forget(user: User, ref: ClientSessionRef): void {
+    this.#cache.delete(user.id, ref.token.nonce);
   }
 
   /** A new client session for an upstream session the client's `initialize` opened: its token. */
@@ -108,6 +144,7 @@ export class ClientSessions {
    */
   async end(user: User, log: Logger, id: string): Promise<string> {
     const { token, expiresAt } = this.verify(user, log, id);
+    this.#cache.delete(user.id, token.nonce);
     const { ended } = await this.deps.store.lookupSession(user.id, token.nonce);
     if (ended) throw new GatewayError("SESSION_NOT_FOUND");
     await this.deps.upstream.end(user, log, token.nonce, Math.max(1, expiresAt - Date.now()));

@@ -18,7 +18,7 @@ export function discoverAnswer(id: JsonRpcId, initializeResult: Record<string, u
   };
   return {
     status: 200,
-    headers: new Headers({ "content-type": "application/json" }),
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ jsonrpc: "2.0", id, result }),
   };
 }

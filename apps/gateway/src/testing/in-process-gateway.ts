@@ -88,6 +88,7 @@ export async function startInProcessGateway(
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
+      await gateway.closeBroker();
       await gateway.dispatcher.close();
       await driver.close();
       await store.close();
