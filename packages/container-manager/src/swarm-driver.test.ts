@@ -197,7 +197,7 @@ describe("SwarmDriver on a one-node swarm", () => {
     expect(await docker.listServices({ filters: { label: [`${LABELS.user}=${userId(8)}`] } })).toEqual([]);
   });
 
-  it("reports a server that keeps exiting at start, without its key, and removes it", async () => {
+  it("reports a server that keeps exiting at start, without its key in the message, and removes it", async () => {
     // The key handed over in a variable the stub validates (its tool set: outline|conformance):
     // its configuration is invalid, so it exits with code 2, and the key is in its environment.
     const d = driver({ keyEnv: "STUB_TOOLS", restartAttempts: 1 });

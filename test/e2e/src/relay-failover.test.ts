@@ -3,7 +3,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
-import { brokerAddress } from "./broker-address.js";
   docker,
   type EventStream,
   eventually,
@@ -13,6 +12,7 @@ import { brokerAddress } from "./broker-address.js";
   openEventStream,
   requireDocker,
 } from "@mcp-broker/test-support";
+import { brokerAddress } from "./broker-address.js";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../../..", import.meta.url));
