@@ -47,8 +47,10 @@ describe("hot path: session cache and batched touches", () => {
 
   /** Every Redis command that names `needle` (a user id) while `work` runs, seen through MONITOR. */
   async function commandsNaming(needle: string, work: () => Promise<void>): Promise<string[]> {
-    const monitor = await new Redis(redis.url).monitor();
-    clients.push(monitor);
+    // monitor() opens a connection of its own: both are closed after the test.
+    const base = new Redis(redis.url);
+    const monitor = await base.monitor();
+    clients.push(base, monitor);
     const seen: string[] = [];
     monitor.on("monitor", (_time: string, args: string[], source: string) => {
       // What a script runs inside Redis is not a round trip of the gateway's.
