@@ -32,7 +32,6 @@ export function createMetrics() {
       reaped.inc({ kind: "container" }, result.containersStopped);
       reaped.inc({ kind: "orphan" }, result.orphansRemoved);
       reaped.inc({ kind: "stale_route" }, result.staleRoutesRemoved);
-      reaped.inc({ kind: "network" }, result.networksRemoved);
     },
   };
 }
