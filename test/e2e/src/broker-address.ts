@@ -1,9 +1,8 @@
 import { docker } from "@mcp-broker/test-support";
 
 /**
- * A Compose replica's address on the project's `broker` network, where its /metrics answers:
- * a gateway also sits on every user's backend network, and closes what arrives there
- * (docs/architecture.md#trust-boundaries).
+ * A Compose replica's address on the project's `broker` network, where the tests reach its
+ * /metrics (a gateway is also on the backends' network, which the test host need not reach).
  */
 export async function brokerAddress(containerId: string, project: string): Promise<string> {
   const networks = (await docker.getContainer(containerId).inspect()).NetworkSettings.Networks;
