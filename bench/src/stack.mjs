@@ -27,9 +27,12 @@ async function until(what, check, timeoutMs = 30_000) {
   }
 }
 
+let redisCount = 0;
+
 export async function startRedis() {
   const port = await freePort();
-  const name = `mcpb-bench-redis-${process.pid}`;
+  // One per caller: the tracing section starts a Redis of its own beside the run's.
+  const name = `mcpb-bench-redis-${process.pid}-${++redisCount}`;
   docker(
     "run",
     "-d",
