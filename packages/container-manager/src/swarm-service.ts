@@ -127,9 +127,18 @@ export type TaskVerdict =
   | { state: "failed"; reason: string; imageMissing: boolean; containerId?: string };
 
 /**
+ * Whether Swarm still means this task, or the one it will put in its place, to run. An ended task
+ * keeps the desired state "running" until the restart supervisor has dealt with it: in one
+ * transaction it sets "shutdown" and either creates the replacement or, out of attempts, gives up.
+ */
+const intended = (task: SwarmTask) => task.DesiredState === "running" || task.DesiredState === "ready";
+
+/**
  * Judges a service's current generation of tasks (those started since its last forced update,
- * so failures ensure already handled do not count again): live while any task runs or will;
- * failed once every one has ended, which with on-failure restarts means Swarm gave up.
+ * so failures ensure already handled do not count again): live while any task runs; starting
+ * while one will, or while Swarm has yet to decide on an ended one (a killed task is "failed"
+ * a moment before its replacement exists); failed once every one has ended and Swarm let it
+ * be, which with on-failure restarts means Swarm gave up.
  */
 export function judgeTasks(tasks: readonly SwarmTask[], generation: number): TaskVerdict {
   const current = tasks
@@ -138,7 +147,7 @@ export function judgeTasks(tasks: readonly SwarmTask[], generation: number): Tas
   const rejected = current.find((task) => IMAGE_MISSING.test(task.Status?.Err ?? ""));
   if (rejected) return failure(rejected, true);
   if (current.some(isRunning)) return { state: "live" };
-  if (current.length === 0 || current.some(isLive)) return { state: "starting" };
+  if (current.length === 0 || current.some(intended)) return { state: "starting" };
   return failure(current[0] as SwarmTask, false);
 }
 
