@@ -20,8 +20,9 @@ import { SessionRelay } from "./relay/session-relay.js";
 import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
 import { ClientSessions } from "./sessions/client-sessions.js";
 import { discoverAnswer } from "./sessions/discover.js";
+import { type ModernBridge, PooledSessions } from "./sessions/pooled-session.js";
 import { Touches } from "./sessions/touches.js";
-import { type ModernBridge, UpstreamSessions } from "./upstream-sessions.js";
+import { UpstreamSessions } from "./upstream-sessions.js";
 import type { SpareRefill } from "./warm-pool.js";
 
 export interface BrokerDeps {
@@ -71,6 +72,7 @@ export class Broker {
   readonly #ids: IdRewriter;
   readonly #backends: Backends;
   readonly #upstream: UpstreamSessions;
+  readonly #pooled: PooledSessions;
   readonly #clients: ClientSessions;
   readonly #forwarder: Forwarder;
   readonly #headers: HeaderPolicy;
@@ -82,6 +84,7 @@ export class Broker {
     this.#ids = new IdRewriter(`mcpb-${deps.instanceId}`);
     this.#backends = new Backends(deps);
     this.#upstream = new UpstreamSessions({ ...deps, backends: this.#backends });
+    this.#pooled = new PooledSessions({ ...deps, backends: this.#backends, upstream: this.#upstream });
     this.#touches = new Touches(deps.store, deps.logger, deps.config.TOUCH_INTERVAL_MS);
     this.#clients = new ClientSessions({
       ...deps,
@@ -128,7 +131,7 @@ export class Broker {
   async #postModern(user: User, log: Logger, request: PostRequest, forward: Forward) {
     const bridge =
       request.protocolVersion === MODERN_PROTOCOL_VERSION
-        ? await this.#upstream.modernBridge(user, log, request.protocolVersion)
+        ? await this.#pooled.modernBridge(user, log, request.protocolVersion)
         : null;
     if (!bridge) {
       // A revision the broker does not bridge, or a server that speaks it: untouched, so a
@@ -258,7 +261,7 @@ export class Broker {
    */
   async #postPooled(user: User, log: Logger, request: PostRequest, forward: Forward, pooled?: ModernBridge) {
     const used = pooled ?? (await this.deps.store.usePooledSession(user.id));
-    const session = used.session ?? (await this.#upstream.openPooled(user, log, request.protocolVersion));
+    const session = used.session ?? (await this.#pooled.open(user, log, request.protocolVersion));
     const rewritten = this.#ids.rewrite(request.messages);
     const tracker = this.#tracker(user, log, request.messages, [...rewritten.ids.keys()]);
     let forwarded: Forwarded | undefined;
