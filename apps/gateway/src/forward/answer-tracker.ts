@@ -49,7 +49,10 @@ export class AnswerTracker {
 
   /** One chunk of an SSE answer: read now when each message is watched, else kept until asked. */
   sse(chunk: Uint8Array): void {
-    if (this.onMessage) return this.#feed(chunk);
+    if (this.onMessage) {
+      this.#feed(chunk);
+      return;
+    }
     this.#unread.push(chunk);
     this.#unreadBytes += chunk.byteLength;
     if (this.#unreadBytes > MAX_UNREAD) this.#readUnread();
