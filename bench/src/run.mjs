@@ -6,10 +6,11 @@ import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { measureColdStart } from "./cold-start.mjs";
 import { containerPid, cpuPerRequest, cpuSnapshot } from "./cpu.mjs";
-import { initialize, latencyAtOne, MCP_HEADERS, measure } from "./load.mjs";
+import { initialize, latencyAtOne, measure } from "./load.mjs";
 import { measurePool } from "./pool.mjs";
+import { measureReaper } from "./reaper-scale.mjs";
 import { renderReport } from "./report.mjs";
 import {
   docker,
@@ -33,21 +34,12 @@ const P = quick
 
 const { userIdFor } = await import(join(root, "apps/gateway/dist/index.js"));
 const { SessionStore } = await import(join(root, "packages/session-store/dist/index.js"));
-const { DockerDriver } = await import(join(root, "packages/container-manager/dist/index.js"));
-const { sweep } = await import(join(root, "apps/reaper/dist/index.js"));
-const { pino } = await import("pino");
 
 const SECRET = "bench-secret-0123456789";
 const deployment = `bench${process.pid}`;
 const log = (line) => process.stderr.write(`[bench] ${line}\n`);
 const key = (name) => `ol_api_bench_${name}_${randomUUID().slice(0, 8)}`;
 const results = {};
-
-async function timed(work) {
-  const started = performance.now();
-  await work();
-  return performance.now() - started;
-}
 
 /**
  * The scenarios, in order; each reads and extends `ctx` and stores its figures in `results`
@@ -208,21 +200,10 @@ async function manyUsers(ctx) {
   };
 }
 
-/** New keys: the gateway's first initialize vs `docker run` by hand, and a burst across two gateways. */
+/** New keys: the gateway's first initialize vs `docker run` by hand, and a burst across two gateways (bench/src/cold-start.mjs). */
 async function coldStart(ctx) {
   const { g1, g2 } = ctx;
-  const gatewayCold = [];
-  const floor = [];
-  for (let i = 0; i < P.coldSamples; i++) {
-    gatewayCold.push(await timed(() => initialize(g1.url, { "x-outline-api-key": key(`cold${i}`) })));
-    floor.push(await dockerRunFloor(i));
-  }
-  const burst = await Promise.all(
-    Array.from({ length: P.burst }, (_, i) =>
-      timed(() => initialize(i % 2 ? g2.url : g1.url, { "x-outline-api-key": key(`burst${i}`) })),
-    ),
-  );
-  ctx.results.cold = { gateway: gatewayCold, floor, burst };
+  ctx.results.cold = await measureColdStart({ g1, g2, samples: P.coldSamples, burst: P.burst, deployment, key });
   removeDeployment(deployment);
 }
 
@@ -243,102 +224,10 @@ async function tracing(ctx) {
   ctx.results.tracing = await tracingCost({ seconds: P.seconds, connections: P.connections });
 }
 
-/** The reaper's sweep over 10× more stored sessions with the same number expired. */
+/** The reaper's sweep over 10× more stored sessions with the same number expired (bench/src/reaper-scale.mjs). */
 async function reaperScale(ctx) {
-  const { redis } = ctx;
   log(`reaper: ${P.reap.join(" and ")} stored sessions, ${P.expired} of them expired`);
-  ctx.results.reaper = [];
-  for (const stored of P.reap) {
-    const prefix = `reap${stored}:`;
-    const reapStore = SessionStore.connect(redis.url, { prefix, sessionIdleTtlSeconds: 60 });
-    const before = memoryUsed(redis);
-    await fill(reapStore, stored, P.expired);
-    const after = memoryUsed(redis);
-    const driver = new DockerDriver({ deployment: `${deployment}-none` });
-    const sweepConfig = {
-      SESSION_IDLE_TTL_SECONDS: 60,
-      CONTAINER_IDLE_TTL_SECONDS: 60,
-      REAP_BATCH_SIZE: 500,
-      REAP_MAX_BATCHES: 1000,
-      ORPHAN_GRACE_SECONDS: 120,
-    };
-    const sweepDeps = { config: sweepConfig, store: reapStore, driver, log: pino({ level: "silent" }) };
-    const started = performance.now();
-    const result = await sweep(sweepDeps);
-    const ms = performance.now() - started;
-    if (result.sessionsEnded !== P.expired)
-      throw new Error(`sweep ended ${result.sessionsEnded}, expected ${P.expired}`);
-    ctx.results.reaper.push({ stored, expired: P.expired, ms, bytesPerSession: (after - before) / stored });
-    await reapStore.close();
-  }
-}
-
-/** `docker run` of the same image and the first MCP answer, by hand: the floor for a cold start. */
-async function dockerRunFloor(i) {
-  const name = `mcpb-bench-floor-${process.pid}-${i}`;
-  const ms = await timed(async () => {
-    docker(
-      "run",
-      "-d",
-      "--name",
-      name,
-      "--label",
-      `mcp-broker.deployment=${deployment}`,
-      "-p",
-      "127.0.0.1::3000",
-      "-e",
-      "OUTLINE_API_KEY=ol_api_floor",
-      "mcp-broker/outline-stub:local",
-    );
-    const port = docker("port", name, "3000/tcp").split(":").pop();
-    for (;;) {
-      const answered = await fetch(`http://127.0.0.1:${port}/mcp`, {
-        method: "POST",
-        headers: MCP_HEADERS,
-        body: JSON.stringify({
-          jsonrpc: "2.0",
-          id: 0,
-          method: "initialize",
-          params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "floor", version: "1" } },
-        }),
-      })
-        .then(async (r) => {
-          await r.text();
-          return r.status === 200;
-        })
-        .catch(() => false);
-      if (answered) break;
-      await sleep(20);
-    }
-  });
-  docker("rm", "-f", name);
-  return ms;
-}
-
-async function fill(store, stored, expired) {
-  const old = Date.now() - 3_600_000;
-  for (let i = 0; i < stored; i += 1000) {
-    await Promise.all(
-      Array.from({ length: Math.min(1000, stored - i) }, async (_, j) => {
-        const session = await store.createSession({
-          userId: `u${(i + j) % 5000}`,
-          upstreamSessionId: randomUUID(),
-          initializeParams: {
-            protocolVersion: "2025-06-18",
-            capabilities: {},
-            clientInfo: { name: "bench", version: "1" },
-          },
-          protocolVersion: "2025-06-18",
-        });
-        if (i + j < expired) await store.touch(session.userId, session.id, old);
-      }),
-    );
-  }
-}
-
-// Asked of the server, not through the store: the store keeps its Redis client to itself.
-function memoryUsed(redis) {
-  return Number(docker("exec", redis.name, "redis-cli", "INFO", "memory").match(/^used_memory:(\d+)/m)[1]);
+  ctx.results.reaper = await measureReaper({ redis: ctx.redis, sizes: P.reap, expired: P.expired, deployment });
 }
 
 function require_os_totalmem() {

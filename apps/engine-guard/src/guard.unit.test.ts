@@ -111,6 +111,7 @@ describe("the engine guard in front of a fake engine", () => {
     const response = await call("/containers/mcpb-prod-abab/logs?stdout=true&follow=true");
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toBe("first line\n");
+    engine.writeSecondLogLine();
     expect(new TextDecoder().decode((await reader.read()).value)).toBe("second line\n");
   });
 

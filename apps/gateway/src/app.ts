@@ -133,7 +133,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   app.use("/mcp", authenticate(config, store));
   app.route("/", mcpRoutes({ config, broker, store, busy }));
 
-  // The one place errors become answers: errors.ts's table gives status, JSON-RPC code, headers.
+  // The one place errors become answers: error-codes.ts's table gives status, JSON-RPC code, headers.
   const answer = (c: Context<GatewayEnv>, error: GatewayError) =>
     c.json(errorAnswerBody(error), error.status as ContentfulStatusCode, error.headers);
   app.notFound((c) => answer(c, new GatewayError("NO_ROUTE", `${c.req.method} ${c.req.path}`)));

@@ -8,20 +8,20 @@ import { Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
 import type { User } from "./env.js";
 import { GatewayError } from "./errors.js";
-import { AnswerTracker } from "./forward/answer-tracker.js";
 import type { ClientGone } from "./forward/client-request.js";
-import { toolHintsOf } from "./forward/failures.js";
 import { type Forward, type Forwarded, Forwarder, type ForwardStart } from "./forward/forwarder.js";
 import { type HeaderPolicy, headerPolicy, headerValue, isEventStream } from "./forward/headers.js";
-import { type Answer, type ReplyOptions, reply } from "./forward/reply.js";
+import { PostExchange, requestIds } from "./forward/post-exchange.js";
+import { type Answer, reply } from "./forward/reply.js";
 import type { Metrics } from "./metrics.js";
 import { MODERN_PROTOCOL_VERSION } from "./protocol-eras.js";
 import { SessionRelay } from "./relay/session-relay.js";
 import { IdRewriter, type JsonRpcMessage } from "./rpc-ids.js";
 import { ClientSessions } from "./sessions/client-sessions.js";
 import { discoverAnswer } from "./sessions/discover.js";
+import { type ModernBridge, PooledSessions } from "./sessions/pooled-session.js";
 import { Touches } from "./sessions/touches.js";
-import { type ModernBridge, UpstreamSessions } from "./upstream-sessions.js";
+import { UpstreamSessions } from "./upstream-sessions.js";
 import type { SpareRefill } from "./warm-pool.js";
 
 export interface BrokerDeps {
@@ -59,22 +59,21 @@ export interface ListenRequest {
   gone: ClientGone;
 }
 
-const requestIds = (messages: readonly JsonRpcMessage[]) =>
-  messages.filter((m) => typeof m.method === "string" && "id" in m).map((m) => m.id);
-
 /**
  * Owns a request from the moment the route has read it (docs/architecture.md#request-flow):
  * which session serves it, which server, the upstream call and its recovery, id rewriting,
- * and cancelling work a departed client left behind. Answers with what the route sends.
+ * and cancelling work a departed client left behind (forward/post-exchange.ts does what every
+ * POST does around its trip upstream). Answers with what the route sends.
  */
 export class Broker {
   readonly #ids: IdRewriter;
   readonly #backends: Backends;
   readonly #upstream: UpstreamSessions;
+  readonly #pooled: PooledSessions;
   readonly #clients: ClientSessions;
   readonly #forwarder: Forwarder;
   readonly #headers: HeaderPolicy;
-  readonly #touchEveryMs: number;
+  readonly #exchange: PostExchange;
   readonly #relay: SessionRelay;
   readonly #touches: Touches;
 
@@ -82,6 +81,7 @@ export class Broker {
     this.#ids = new IdRewriter(`mcpb-${deps.instanceId}`);
     this.#backends = new Backends(deps);
     this.#upstream = new UpstreamSessions({ ...deps, backends: this.#backends });
+    this.#pooled = new PooledSessions({ ...deps, backends: this.#backends, upstream: this.#upstream });
     this.#touches = new Touches(deps.store, deps.logger, deps.config.TOUCH_INTERVAL_MS);
     this.#clients = new ClientSessions({
       ...deps,
@@ -91,7 +91,13 @@ export class Broker {
     });
     this.#forwarder = new Forwarder({ ...deps, backends: this.#backends, upstream: this.#upstream });
     this.#headers = headerPolicy(deps.config.API_KEY_HEADER);
-    this.#touchEveryMs = Math.min(60_000, (deps.config.CONTAINER_IDLE_TTL_SECONDS * 1000) / 3);
+    this.#exchange = new PostExchange({
+      ...deps,
+      forwarder: this.#forwarder,
+      upstream: this.#upstream,
+      headers: this.#headers,
+      touches: this.#touches,
+    });
     this.#relay = new SessionRelay({ ...deps, backends: this.#backends, owner: randomUUID() });
   }
 
@@ -128,13 +134,13 @@ export class Broker {
   async #postModern(user: User, log: Logger, request: PostRequest, forward: Forward) {
     const bridge =
       request.protocolVersion === MODERN_PROTOCOL_VERSION
-        ? await this.#upstream.modernBridge(user, log, request.protocolVersion)
+        ? await this.#pooled.modernBridge(user, log, request.protocolVersion)
         : null;
     if (!bridge) {
       // A revision the broker does not bridge, or a server that speaks it: untouched, so a
       // server that answers 400 makes the client fall back to initialize.
       this.#touch(user);
-      return this.#reply(user, log, await this.#forwarder.forward(user, log, forward, { session: null }));
+      return this.#exchange.reply(user, log, await this.#forwarder.forward(user, log, forward, { session: null }));
     }
     const message = request.messages[0] as JsonRpcMessage;
     if (message.method === "server/discover") {
@@ -209,10 +215,7 @@ export class Broker {
     const client = this.#clients.verify(user, log, id);
     const protocolVersion = request.protocolVersion;
     const { session, route, cached } = await this.#clients.use(user, log, client, { protocolVersion });
-    const ids = requestIds(request.messages);
-    const tracker = this.#tracker(user, log, request.messages, ids);
-    let forwarded: Forwarded | undefined;
-    this.#cancelOnAbort(user, log, request.gone, ids, () => forwarded);
+    const { tracker, sent } = this.#exchange.watch(user, log, request, requestIds(request.messages));
     const start: ForwardStart = {
       session,
       route,
@@ -222,12 +225,14 @@ export class Broker {
       protocolVersion,
       fromCache: cached,
     };
+    let forwarded: Forwarded;
     try {
-      forwarded = await this.#send(user, log, request, forward, start);
+      forwarded = await this.#exchange.send(user, log, request, forward, start);
     } catch (error) {
       this.#clients.forget(user, client);
       throw error;
     }
+    sent(forwarded);
     // A recovery may have replaced the server or the upstream session: the next request uses those.
     if (!cached || forwarded.session !== session || forwarded.route !== route) {
       if (forwarded.session) this.#clients.remember(user, client, forwarded.session, forwarded.route);
@@ -237,18 +242,19 @@ export class Broker {
       const initialized = request.messages.some((m) => m.method === "notifications/initialized");
       await this.#relay.afterPost(user, log, forwarded.session.id, initialized);
     }
-    return this.#reply(user, log, forwarded, { tracker });
+    return this.#exchange.reply(user, log, forwarded, { tracker });
   }
 
   /** A client's initialize: forwarded, and the upstream session recorded under a token of the broker's. */
   async #initialize(user: User, log: Logger, forward: Forward, request: PostRequest, message: JsonRpcMessage) {
     if (request.messages.length !== 1) throw new GatewayError("INITIALIZE_NOT_ALONE");
-    const forwarded = await this.#send(user, log, request, forward, { session: null, messages: request.messages });
+    const start = { session: null, messages: request.messages };
+    const forwarded = await this.#exchange.send(user, log, request, forward, start);
     const upstreamSessionId = headerValue(forwarded.headers, "mcp-session-id");
-    if (forwarded.status !== 200 || !upstreamSessionId) return this.#reply(user, log, forwarded);
+    if (forwarded.status !== 200 || !upstreamSessionId) return this.#exchange.reply(user, log, forwarded);
     // Never the user's pooled session too: a client's session is its own (docs/architecture.md#sessions).
     const sessionId = await this.#clients.open(user, log, message.params, upstreamSessionId);
-    return this.#reply(user, log, forwarded, { sessionId });
+    return this.#exchange.reply(user, log, forwarded, { sessionId });
   }
 
   /**
@@ -258,82 +264,19 @@ export class Broker {
    */
   async #postPooled(user: User, log: Logger, request: PostRequest, forward: Forward, pooled?: ModernBridge) {
     const used = pooled ?? (await this.deps.store.usePooledSession(user.id));
-    const session = used.session ?? (await this.#upstream.openPooled(user, log, request.protocolVersion));
+    const session = used.session ?? (await this.#pooled.open(user, log, request.protocolVersion));
     const rewritten = this.#ids.rewrite(request.messages);
-    const tracker = this.#tracker(user, log, request.messages, [...rewritten.ids.keys()]);
-    let forwarded: Forwarded | undefined;
-    this.#cancelOnAbort(user, log, request.gone, [...rewritten.ids.keys()], () => forwarded);
+    const { tracker, sent } = this.#exchange.watch(user, log, request, [...rewritten.ids.keys()]);
     const body = JSON.stringify(request.batch ? rewritten.messages : rewritten.messages[0]);
     // A pool opened just now may have replaced the server the route read before named.
     const route = used.session ? used.route : null;
     const start: ForwardStart = { session, route, messages: request.messages, tracker };
-    forwarded = await this.#send(user, log, request, { ...forward, body }, start);
+    const forwarded = await this.#exchange.send(user, log, request, { ...forward, body }, start);
+    sent(forwarded);
     if (forwarded.status < 300 && forwarded.session) {
       await this.#clients.record(user, log, forwarded.session, request.messages);
     }
-    return this.#reply(user, log, forwarded, { ids: rewritten.ids, tracker });
-  }
-
-  /** Forwards a POST; a call not repeated is answered per request, with the client's own ids. */
-  async #send(user: User, log: Logger, request: PostRequest, forward: Forward, start: ForwardStart) {
-    try {
-      return await this.#forwarder.forward(user, log, forward, start);
-    } catch (error) {
-      if (error instanceof GatewayError && error.code === "NOT_REPEATED") {
-        error.replyTo = { ids: requestIds(request.messages), batch: request.batch };
-      }
-      throw error;
-    }
-  }
-
-  /**
-   * Watches an answer: which requests it answered (a broken stream is judged by what is left),
-   * and the tools a `tools/list` answer lists, whose annotations say what is safe to repeat.
-   */
-  #tracker(user: User, log: Logger, messages: readonly JsonRpcMessage[], upstreamIds: unknown[]) {
-    const listsTools = messages.some((m) => m.method === "tools/list");
-    const onMessage = (message: Record<string, unknown>) => {
-      const hints = toolHintsOf(message);
-      if (!hints) return;
-      this.deps.store
-        .recordToolHints(user.id, hints)
-        .catch((error: Error) => log.warn({ err: error.message }, "could not record tool annotations"));
-    };
-    return new AnswerTracker(upstreamIds, listsTools ? onMessage : undefined);
-  }
-
-  /** A POST's answer; an event stream (tool work in progress) keeps the route warm while open. */
-  #reply(
-    user: User,
-    log: Logger,
-    forwarded: Forwarded,
-    options: Pick<ReplyOptions, "sessionId" | "ids" | "tracker"> = {},
-  ) {
-    const keepWarm = { everyMs: this.#touchEveryMs, tick: () => this.#touch(user, forwarded.session) };
-    const maxBodyBytes = this.deps.config.MAX_UPSTREAM_BODY_BYTES;
-    return reply(forwarded, {
-      ...options,
-      headers: this.#headers,
-      log,
-      keepWarm,
-      resume: forwarded.resume,
-      maxBodyBytes,
-    });
-  }
-
-  /** On client disconnect, tell the server to stop working on the requests it was sent. */
-  #cancelOnAbort(
-    user: User,
-    log: Logger,
-    gone: ClientGone,
-    upstreamIds: unknown[],
-    answered: () => Forwarded | undefined,
-  ): void {
-    if (upstreamIds.length === 0) return;
-    gone.once("abort", () => {
-      const done = answered();
-      if (done?.session) this.#upstream.cancel(user, log, done.route, done.session, upstreamIds);
-    });
+    return this.#exchange.reply(user, log, forwarded, { ids: rewritten.ids, tracker });
   }
 
   /** Batched: written once per TOUCH_INTERVAL_MS per session (sessions/touches.ts). */

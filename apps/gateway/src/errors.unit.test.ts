@@ -5,7 +5,8 @@ import {
   ImageNotFoundError,
 } from "@mcp-broker/container-manager";
 import { LockTimeoutError, StoreUnavailableError } from "@mcp-broker/session-store";
-import { ERRORS, type ErrorCode, GatewayError, toGatewayError } from "./errors.js";
+import { ERRORS, type ErrorCode } from "./error-codes.js";
+import { GatewayError, toGatewayError } from "./errors.js";
 
 const bearer = 'Bearer realm="mcp-session-broker"';
 const invalidToken = `${bearer}, error="invalid_token"`;

@@ -1,9 +1,9 @@
 import { eventually } from "@mcp-broker/test-support";
-import { Redis } from "ioredis";
 import { SessionCache } from "./sessions/session-cache.js";
 import { InProcessDriver } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
+import { monitorRedis } from "./testing/redis-monitor.js";
 import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
 import { INITIALIZE, list, nonceOf, post } from "./testing/rpc.js";
 import { startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-server.js";
@@ -15,14 +15,14 @@ import { startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-serve
 describe("hot path: session cache and batched touches", () => {
   let redis: LocalRedis;
   const running: InProcessGateway[] = [];
-  const clients: Redis[] = [];
+  const monitors: { close(): void }[] = [];
 
   beforeAll(async () => {
     redis = await startLocalRedis();
   });
   afterEach(async () => {
     await Promise.all(running.splice(0).map((gateway) => gateway.close()));
-    for (const client of clients.splice(0)) client.disconnect();
+    for (const monitor of monitors.splice(0)) monitor.close();
   });
   afterAll(async () => {
     await redis?.stop();
@@ -45,22 +45,24 @@ describe("hot path: session cache and batched touches", () => {
     return { driver, gateways, gateway, open };
   }
 
+  /**
+   * A session's first request makes the replica take its upstream stream (the relay), whose
+   * start reads the session and relay state from Redis in the background, once. That is not a
+   * request's round trip: counting starts after the stream is open upstream.
+   */
+  async function streamOpened(driver: InProcessDriver<TinyMcpServer>, userId: string) {
+    const server = () => driver.serversOf(userId)[0];
+    await eventually(async () => expect(server()?.requests.some((request) => request.method === "GET")).toBe(true));
+  }
+
   /** Every Redis command that names `needle` (a user id) while `work` runs, seen through MONITOR. */
   async function commandsNaming(needle: string, work: () => Promise<void>): Promise<string[]> {
-    // monitor() opens a connection of its own: both are closed after the test.
-    const base = new Redis(redis.url);
-    const monitor = await base.monitor();
-    // ioredis reports monitor lines that arrive outside its "monitoring" state (while it enters
-    // or leaves it) as an 'error' event; without a listener that would throw. The lines this
-    // test counts arrive as 'monitor' events.
-    monitor.on("error", () => {});
-    clients.push(base, monitor);
     const seen: string[] = [];
-    monitor.on("monitor", (_time: string, args: string[], source: string) => {
+    const monitor = await monitorRedis(redis.url, ({ source, args }) => {
       // What a script runs inside Redis is not a round trip of the gateway's.
-      if (source !== "lua" && args.some((arg) => String(arg).includes(needle)))
-        seen.push(String(args[0]).toLowerCase());
+      if (source !== "lua" && args.some((arg) => arg.includes(needle))) seen.push(String(args[0]).toLowerCase());
     });
+    monitors.push(monitor);
     await work();
     // MONITOR reports asynchronously: a command sent just now shows up within a moment.
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -68,19 +70,28 @@ describe("hot path: session cache and batched touches", () => {
   }
 
   it("sends nothing to Redis for a warm request on a cached session, and one pipeline when the entry is stale", async () => {
-    const { gateway, open } = await setup({ SESSION_CACHE_MS: "60000", TOUCH_INTERVAL_MS: "60000" });
+    const { driver, gateway, open } = await setup({ SESSION_CACHE_MS: "60000", TOUCH_INTERVAL_MS: "60000" });
     const session = await open("warm");
     expect((await post(gateway.url, list(1), session.headers)).status).toBe(200); // cached from here on
+    await streamOpened(driver, session.user);
     const warm = await commandsNaming(session.user, async () => {
       for (let i = 2; i < 12; i++) expect((await post(gateway.url, list(i), session.headers)).body.id).toBe(i);
     });
     expect(warm).toEqual([]);
 
-    const { gateway: uncached, open: openUncached } = await setup({ SESSION_CACHE_MS: "0", TOUCH_INTERVAL_MS: "0" });
+    const {
+      driver: uncachedDriver,
+      gateway: uncached,
+      open: openUncached,
+    } = await setup({
+      SESSION_CACHE_MS: "0",
+      TOUCH_INTERVAL_MS: "0",
+    });
     const other = await openUncached("uncached");
     // The first call after initialize also checks the session's relayed stream has a holder
     // (relay/session-relay.ts, at most once per half lease): not part of what is measured here.
     expect((await post(uncached.url, list(0), other.headers)).status).toBe(200);
+    await streamOpened(uncachedDriver, other.user);
     const cold = await commandsNaming(other.user, async () => {
       expect((await post(uncached.url, list(1), other.headers)).status).toBe(200);
     });

@@ -74,7 +74,7 @@ export function createMetrics(store: SessionStore, logger?: Logger) {
     }),
     relayStreams: new Gauge({
       name: "mcpb_relay_streams",
-      help: "Server-to-client streams open on this replica: upstream GETs it holds, client GETs it serves",
+      help: "Server-to-client streams open on this replica: upstream GETs it holds open, client GETs it serves",
       labelNames: ["kind"] as const,
       registers: [registry],
     }),

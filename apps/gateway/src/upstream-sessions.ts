@@ -6,7 +6,7 @@ import {
   requestMcp,
 } from "@mcp-broker/container-manager";
 import { inSpan } from "@mcp-broker/service-runtime";
-import type { BackendEra, BrokerSession, Route, SessionRecord, SessionStore } from "@mcp-broker/session-store";
+import type { BrokerSession, Route, SessionRecord, SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import type { Backends } from "./backends.js";
@@ -14,21 +14,11 @@ import type { GatewayConfig } from "./config.js";
 import type { User } from "./env.js";
 import { GatewayError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
-import { negotiated, ProtocolEras } from "./protocol-eras.js";
 import { type Attempt, withRecovery } from "./recovery.js";
 import type { InitializeEssentials } from "./sessions/token.js";
 
 /** The newest protocol revision the broker speaks when it initializes on a client's behalf. */
 export const DEFAULT_PROTOCOL_VERSION = "2025-06-18";
-
-/** A 2026-07-28 client's way onto a legacy server: the user's pooled session, and the server's self-description. */
-export interface ModernBridge {
-  session: BrokerSession;
-  /** The route `usePooledSession` read with the session; null when the pool was opened just now. */
-  route: Route | null;
-  /** The legacy server's `initialize` result: what `server/discover` answers with. */
-  initializeResult: Record<string, unknown>;
-}
 
 /** The broker's own `initialize` params: the pooled session's, and a revival's when nothing better is known. */
 export function brokerInitializeParams(protocolVersion?: string): InitializeEssentials {
@@ -58,7 +48,7 @@ export interface RevivalTarget {
 }
 
 export interface UpstreamSessionsDeps {
-  config: Pick<GatewayConfig, "API_KEY_HEADER" | "UPSTREAM_TIMEOUT_MS" | "MAX_UPSTREAM_BODY_BYTES" | "BACKEND_IMAGE">;
+  config: Pick<GatewayConfig, "API_KEY_HEADER" | "UPSTREAM_TIMEOUT_MS" | "MAX_UPSTREAM_BODY_BYTES">;
   store: SessionStore;
   backends: Backends;
   dispatcher: Dispatcher;
@@ -67,14 +57,11 @@ export interface UpstreamSessionsDeps {
 
 /**
  * The upstream MCP sessions the broker opens, revives, ends and cancels requests on itself,
- * through container-manager's MCP client (docs/architecture.md#upstream-sessions).
+ * through container-manager's MCP client (docs/architecture.md#upstream-sessions); the
+ * user's pooled session is sessions/pooled-session.ts's.
  */
 export class UpstreamSessions {
-  readonly #eras: ProtocolEras;
-
-  constructor(private readonly deps: UpstreamSessionsDeps) {
-    this.#eras = new ProtocolEras(deps.store, deps.config.BACKEND_IMAGE);
-  }
+  constructor(private readonly deps: UpstreamSessionsDeps) {}
 
   /** The user's server as an MCP client reaches it, with the user's key in the header it reads. */
   endpoint(user: User, route: Route, timeoutMs = Math.min(this.deps.config.UPSTREAM_TIMEOUT_MS, 30_000)): McpEndpoint {
@@ -85,51 +72,6 @@ export class UpstreamSessions {
       timeoutMs,
       maxBodyBytes: this.deps.config.MAX_UPSTREAM_BODY_BYTES,
     };
-  }
-
-  /**
-   * Opens the user's pooled session, initializing upstream on the clients' behalf; call it
-   * when `usePooledSession` found none. Under the lock it checks again: another request (on
-   * any replica) may have opened it meanwhile. Only the broker's own sessions are pooled: a
-   * client's session is never shared with another client.
-   */
-  async openPooled(user: User, log: Logger, protocolVersion?: string): Promise<BrokerSession> {
-    const { store, backends } = this.deps;
-    const route = await backends.ensure(user, log);
-    return store.withUserLock(user.id, backends.lock, async () => {
-      const again = await store.getPooledSession(user.id);
-      if (again) return again;
-      const params = brokerInitializeParams(protocolVersion);
-      const opened = await this.#initialize(user, log, params, route, { mayStartServer: true });
-      await this.#eras.learn(params.protocolVersion, opened.result);
-      log.info("pooled session opened");
-      return store.createSession({
-        userId: user.id,
-        upstreamSessionId: opened.upstream,
-        initializeParams: params,
-        // The version the server chose: the one every request on the session must name.
-        protocolVersion: negotiated(opened.result) ?? params.protocolVersion,
-        pooled: true,
-      });
-    });
-  }
-
-  /**
-   * For a 2026-07-28 client: null when the user's server speaks that revision itself (its
-   * requests pass through untouched); else the user's pooled session, on which its requests
-   * run as a legacy client's, with the server's `initialize` result to answer `server/discover`.
-   * The era is learned once per backend image from an `initialize` that offers 2026-07-28 (a
-   * legacy server answers with an older version), the one that opens the pool when there is none.
-   */
-  async modernBridge(user: User, log: Logger, protocolVersion: string): Promise<ModernBridge | null> {
-    const { store } = this.deps;
-    let known = await this.#eras.known();
-    if (known?.era === "modern") return null;
-    const used = await store.usePooledSession(user.id);
-    const session = used.session ?? (await this.openPooled(user, log, protocolVersion));
-    known = known ?? (await this.#eras.known()) ?? (await this.#describe(user, log, protocolVersion));
-    if (known.era === "modern") return null;
-    return { session, route: used.session ? used.route : null, initializeResult: known.initializeResult ?? {} };
   }
 
   /**
@@ -167,7 +109,7 @@ export class UpstreamSessions {
       // Stored params are whatever the client sent when they were not well-formed essentials.
       const protocolVersion =
         typeof params.protocolVersion === "string" ? params.protocolVersion : DEFAULT_PROTOCOL_VERSION;
-      const opened = await this.#initialize(user, log, params, route, { mayStartServer });
+      const opened = await this.open(user, log, params, route, { mayStartServer });
       await this.#replay(user, log, opened.route, opened.upstream, found.record, protocolVersion);
       const outcome = await store.reviveSession(user.id, target.id, {
         expectedUpstream: current?.upstreamSessionId ?? null,
@@ -235,8 +177,12 @@ export class UpstreamSessions {
     }
   }
 
-  /** `initialize` + `notifications/initialized`, recovered like any request (a dead server is re-created). */
-  async #initialize(
+  /**
+   * `initialize` + `notifications/initialized` on the broker's behalf (a pooled session, a
+   * revival), recovered like any request (a dead server is re-created); the caller holds the
+   * user's lock.
+   */
+  async open(
     user: User,
     log: Logger,
     params: InitializeEssentials,
@@ -260,22 +206,6 @@ export class UpstreamSessions {
       { route, session: null },
     );
     return { upstream: result.sessionId, route: attempt.route, result: result.result };
-  }
-
-  /** Asks the server what it speaks when a pool exists but its era is not known (an upstream session opened and ended). */
-  async #describe(user: User, log: Logger, protocolVersion: string): Promise<BackendEra> {
-    const route = await this.deps.backends.ensure(user, log);
-    const params = brokerInitializeParams(protocolVersion);
-    const opened = await this.deps.store.withUserLock(user.id, this.deps.backends.lock, () =>
-      this.#initialize(user, log, params, route, { mayStartServer: true }),
-    );
-    await this.endUpstream(user, log, opened.route, opened.upstream);
-    return (
-      (await this.#eras.learn(params.protocolVersion, opened.result)) ?? {
-        era: "legacy",
-        initializeResult: opened.result,
-      }
-    );
   }
 
   /** What the client set on its old session, told to the new one (best effort: logged when refused). */

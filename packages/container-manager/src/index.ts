@@ -36,6 +36,7 @@ export {
   type McpEndpoint,
   type OpenedMcpSession,
   openMcpSession,
+  readBodyCapped,
   requestMcp,
   UpstreamInitializeError,
 } from "./mcp-client.js";

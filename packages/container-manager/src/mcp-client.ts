@@ -25,20 +25,30 @@ export interface McpEndpoint {
 
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
-/** An answer read whole, refused past `limit` bytes: a server answering without end must not exhaust memory. */
-async function readText(body: Dispatcher.ResponseData["body"], limit = DEFAULT_MAX_BODY_BYTES): Promise<string> {
+/**
+ * An answer read whole, refused past `limit` bytes with `tooLarge()`'s error: a server answering
+ * without end must not exhaust memory. The gateway reads upstream bodies with it too.
+ */
+export async function readBodyCapped(
+  body: Dispatcher.ResponseData["body"],
+  limit: number,
+  tooLarge: () => Error,
+): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) {
       body.destroy();
-      throw new UpstreamInitializeError(`upstream answer larger than ${limit} bytes`);
+      throw tooLarge();
     }
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString("utf8");
 }
+
+const readText = (body: Dispatcher.ResponseData["body"], limit = DEFAULT_MAX_BODY_BYTES) =>
+  readBodyCapped(body, limit, () => new UpstreamInitializeError(`upstream answer larger than ${limit} bytes`));
 
 /** The server did not open a session: an error answer, or no session id. */
 export class UpstreamInitializeError extends Error {

@@ -100,15 +100,30 @@ export class UserLocks {
 
   #subscribe(): Promise<void> {
     this.#subscribed ??= (async () => {
-      const subscriber = this.redis.duplicate();
+      // Resubscribed here after a reconnect, not by ioredis's autoResubscribe: that SUBSCRIBE has
+      // no rejection handler, so a connection lost again at that moment (Redis restarting) made
+      // an unhandled rejection, which ends a Node process (seen in failures.test.ts). Releases
+      // missed meanwhile cost nothing: a waiter also wakes when the lock's TTL runs out.
+      const subscriber = this.redis.duplicate({ autoResubscribe: false });
       this.#subscriber = subscriber;
+      let subscribed = false;
       subscriber.on("error", () => {}); // the main connection reports outages; this one reconnects alone
+      subscriber.on("ready", () => {
+        if (subscribed) subscriber.subscribe(this.keys.lockReleased).catch(() => {});
+      });
       subscriber.on("message", (_channel: string, lockKey: string) => {
         for (const wake of this.#waiters.get(lockKey) ?? []) wake();
       });
-      await guard(() => subscriber.subscribe(this.keys.lockReleased));
+      try {
+        await guard(() => subscriber.subscribe(this.keys.lockReleased));
+        subscribed = true;
+      } catch (error) {
+        subscriber.disconnect(); // not left reconnecting: the next acquire makes a new one
+        throw error;
+      }
     })().catch((error) => {
       this.#subscribed = undefined;
+      this.#subscriber = undefined;
       throw error;
     });
     return this.#subscribed;

@@ -273,6 +273,37 @@ describe("SessionStore on real Redis", () => {
       for (let i = 0; i < order.length; i += 2) expect(order[i]?.replace("in", "out")).toBe(order[i + 1]);
     });
 
+    it("still wakes a waiter at the release after its subscription's connection was killed, and nothing goes unhandled", async () => {
+      const unhandled: unknown[] = [];
+      const note = (reason: unknown) => unhandled.push(reason);
+      process.on("unhandledRejection", note);
+      try {
+        const owner = openLocks();
+        const waiter = openLocks();
+        const admin = new Redis(redis.url);
+        clients.push({ redis: admin, locks: owner });
+        // The waiter's subscription is up once it has waited once (it subscribes before waiting).
+        await owner.tryAcquire("pia", 200);
+        await waiter.acquire("pia", { ttlMs: 100, timeoutMs: 5000 });
+        const token = (await owner.tryAcquire("quinn", 30_000)) as string;
+        // Killed again and again, as while Redis restarts: it reconnects and subscribes anew each time.
+        for (let kill = 0; kill < 5; kill++) {
+          await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+          await sleep(150);
+        }
+        const started = Date.now();
+        const waiting = waiter.acquire("quinn", { ttlMs: 1000, timeoutMs: 20_000 });
+        await sleep(300);
+        await owner.release("quinn", token);
+        await waiting;
+        // Woken by the release, well before the 30 s TTL that a lost subscription would wait out.
+        expect(Date.now() - started).toBeLessThan(3000);
+        expect(unhandled).toEqual([]);
+      } finally {
+        process.off("unhandledRejection", note);
+      }
+    });
+
     it("gives up with LOCK_TIMEOUT when the lock stays held", async () => {
       const locks = openLocks();
       await locks.tryAcquire("ned", 10_000);

@@ -3,16 +3,20 @@ import path from "node:path";
 import { createGatewayMetrics } from "@mcp-broker/gateway";
 import { createReaperMetrics } from "@mcp-broker/reaper";
 import type { SessionStore } from "@mcp-broker/session-store";
+import { checkDashboards, SCHEMA_VERSION } from "./grafana-schema.js";
 
 /**
- * deploy/grafana/mcp-broker.json against the rules Grafana's dashboard schema (kinds/dashboard,
- * schemaVersion 39) puts on what we use — unique panel ids, a 24-column grid, targets with a
- * refId — and against the code: every metric and label a query names is one the gateway's or
- * the reaper's registry exports (read from the registries, not from a list kept here), and
- * every job is one deploy/prometheus/prometheus.yml scrapes. No Grafana runs here.
+ * deploy/grafana/mcp-broker.json against Grafana's dashboard schema (the `Dashboard` type and the
+ * panel plugins' option types of `@grafana/schema`, through `tsc`: see grafana-schema.ts), against
+ * the rules Grafana applies beyond it (unique panel ids, a 24-column grid, targets with a refId),
+ * and against the code: every metric and label a query names is one the gateway's or the reaper's
+ * registry exports (read from the registries, not from a list kept here), and every job is one
+ * deploy/prometheus/prometheus.yml scrapes. No Grafana runs here: none installs on this machine.
  */
 const ROOT = path.resolve(__dirname, "../../..");
-const dashboard = JSON.parse(readFileSync(path.join(ROOT, "deploy/grafana/mcp-broker.json"), "utf8"));
+const DASHBOARD_FILE = "deploy/grafana/mcp-broker.json";
+const dashboardText = readFileSync(path.join(ROOT, DASHBOARD_FILE), "utf8");
+const dashboard = JSON.parse(dashboardText);
 const prometheusConfig = readFileSync(path.join(ROOT, "deploy/prometheus/prometheus.yml"), "utf8");
 
 interface Target {
@@ -50,16 +54,70 @@ const metrics = exported();
 /** Labels Prometheus adds to every scraped series, and the histogram bucket bound. */
 const SCRAPE_LABELS = ["job", "instance"];
 
-/** The metric names a PromQL expression reads, with histogram suffixes resolved to the histogram. */
+/** PromQL's keywords and binary operators that read like names. */
+const PROMQL_WORDS = new Set("and or unless bool offset by without on ignoring group_left group_right".split(" "));
+
+/**
+ * Every metric name a PromQL expression reads, with histogram suffixes resolved to the histogram:
+ * each bare name left once strings, label matchers, ranges, groupings and function calls are set
+ * aside, so a name the code does not export cannot hide behind a prefix.
+ */
 function metricsIn(expr: string): string[] {
-  const names = expr.match(/\b(mcpb_[a-z_]+|up)\b/g) ?? [];
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, "")
+    .replace(/\[[^\]]*\]/g, "")
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, "");
+  const names = [...bare.matchAll(/(?<![\w.])([a-zA-Z_:][\w:]*)\s*(\()?/g)]
+    .filter(([, name, call]) => !call && !PROMQL_WORDS.has(name as string))
+    .map(([, name]) => name as string);
   return names.map((name) => {
     const base = name.replace(/_(bucket|sum|count)$/, "");
     return base !== name && metrics.get(base)?.type === "histogram" ? base : name;
   });
 }
 
-describe("Grafana dashboard (deploy/grafana/mcp-broker.json)", () => {
+/** A copy broken once per kind of mistake the schema check must catch, and what tsc says of each. */
+function brokenCopy(): { text: string; mistakes: RegExp[] } {
+  const copy = structuredClone(dashboard);
+  const stat = copy.panels.find((p: Panel) => p.type === "stat");
+  // One mistake per panel: tsc reports the first mismatch of each object literal.
+  const [graph, other] = copy.panels.filter((p: Panel) => p.type === "timeseries");
+  copy.graphTooltip = 5; // DashboardCursorSync is 0, 1 or 2
+  stat.gridPos.w = "6"; // GridPos.w is a number
+  stat.options.colorMode = "rainbow"; // the stat plugin's BigValueColorMode
+  other.fieldconfig = other.fieldConfig; // a misspelt key
+  delete graph.targets[0].refId; // DataQuery.refId is required
+  const mistakes = [
+    /Type '5' is not assignable to type 'DashboardCursorSync/,
+    /Type 'string' is not assignable to type 'number'/,
+    /Type '"rainbow"' is not assignable to type '"background" \| "background_solid" \| "none" \| "value"/,
+    /'"fieldconfig"' does not exist in type 'PluginPanel<"timeseries"/,
+    /Property 'refId' is missing/,
+  ];
+  return { text: JSON.stringify(copy, null, 2), mistakes };
+}
+
+describe(`Grafana dashboard (${DASHBOARD_FILE})`, () => {
+  const broken = brokenCopy();
+  let checked: Map<string, string[]>;
+  beforeAll(async () => {
+    checked = await checkDashboards([
+      { file: DASHBOARD_FILE, text: dashboardText },
+      { file: "broken copy", text: broken.text },
+    ]);
+  });
+
+  it(`fits Grafana's dashboard schema and its panels' plugin schemas (@grafana/schema ${SCHEMA_VERSION})`, () => {
+    expect(checked.get(DASHBOARD_FILE)).toEqual([]);
+  });
+
+  it("fails the schema check on a copy with a wrong enum, type, plugin option, key name and a missing refId", () => {
+    const problems = checked.get("broken copy") ?? [];
+    const unmatched = broken.mistakes.filter((mistake) => !problems.some((problem) => mistake.test(problem)));
+    expect({ unmatched, count: problems.length }).toEqual({ unmatched: [], count: broken.mistakes.length });
+  });
+
   it("has what Grafana needs to import it: title, uid, schemaVersion, a Prometheus data source variable", () => {
     expect(typeof dashboard.title).toBe("string");
     expect(dashboard.uid).toMatch(/^[a-zA-Z0-9_-]{1,40}$/);
@@ -94,6 +152,13 @@ describe("Grafana dashboard (deploy/grafana/mcp-broker.json)", () => {
       expect(new Set(targets.map((t) => t.refId)).size).toBe(targets.length);
       for (const target of targets) expect(target.datasource?.uid ?? panel.datasource?.uid).toBe(DATASOURCE_VARIABLE);
     }
+  });
+
+  it("reads every metric name out of a query, whatever its prefix", () => {
+    const expr =
+      'sum by (code) (rate(process_cpu_seconds_total{job="gateway", code=~"A|B"}[5m])) / on (instance) group_left up' +
+      " + histogram_quantile(0.95, sum by (le) (rate(mcpb_cold_start_duration_seconds_bucket[$__rate_interval]))) * 1e3";
+    expect(metricsIn(expr)).toEqual(["process_cpu_seconds_total", "up", "mcpb_cold_start_duration_seconds"]);
   });
 
   it("queries only metrics the gateway and reaper export, by labels they have", () => {

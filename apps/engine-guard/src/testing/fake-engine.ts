@@ -14,6 +14,8 @@ export interface FakeEngine {
   socketPath: string;
   /** Every request that reached the "engine", in order. */
   calls: EngineCallSeen[];
+  /** Lets a log stream's second line go: it is written only after this, so a test can see the first arrive alone. */
+  writeSecondLogLine(): void;
   close(): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ export const FAKE_CONTAINERS = {
 const byRef = (ref: string) =>
   Object.values(FAKE_CONTAINERS).find((c) => c.Name === `/${ref}` || c.Id.startsWith(ref) || c.Id === ref);
 
-function answer(request: IncomingMessage, response: ServerResponse): void {
+function answer(request: IncomingMessage, response: ServerResponse, secondLogLine: Promise<void>): void {
   const path = (request.url ?? "").replace(/^\/v\d+\.\d+/, "").split("?")[0] ?? "";
   const send = (status: number, body?: unknown) => {
     response.writeHead(status, { "content-type": "application/json", "api-version": "1.41" });
@@ -55,10 +57,11 @@ function answer(request: IncomingMessage, response: ServerResponse): void {
   } else if (match?.[2] === "json") {
     send(200, container);
   } else if (match?.[2] === "logs") {
-    // Two chunks with a pause between: a guard that buffered would still deliver them, but late.
+    // Two chunks, the second only once the test has read the first: a guard that buffered would
+    // hold the first back, and the test would wait for it in vain.
     response.writeHead(200, { "content-type": "application/vnd.docker.raw-stream" });
     response.write("first line\n");
-    setTimeout(() => response.end("second line\n"), 50);
+    void secondLogLine.then(() => response.end("second line\n"));
   } else {
     send(204);
   }
@@ -69,16 +72,21 @@ export async function startFakeEngine(): Promise<FakeEngine> {
   const dir = await mkdtemp(join(tmpdir(), "fake-engine-"));
   const socketPath = join(dir, "docker.sock");
   const calls: EngineCallSeen[] = [];
+  let writeSecondLogLine: () => void = () => {};
+  const secondLogLine = new Promise<void>((resolve) => {
+    writeSecondLogLine = resolve;
+  });
   const server = createServer(async (request, response) => {
     let body = "";
     for await (const chunk of request) body += chunk;
     calls.push({ method: request.method ?? "", url: request.url ?? "", body });
-    answer(request, response);
+    answer(request, response, secondLogLine);
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   return {
     socketPath,
     calls,
+    writeSecondLogLine,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

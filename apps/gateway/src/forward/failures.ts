@@ -1,4 +1,5 @@
-import { type ErrorCode, GatewayError } from "../errors.js";
+import type { ErrorCode } from "../error-codes.js";
+import { GatewayError } from "../errors.js";
 import type { JsonRpcMessage } from "../rpc-ids.js";
 
 /** Every way a call to the user's MCP server can fail, as the broker tells them apart. */

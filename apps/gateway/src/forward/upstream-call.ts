@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { readBodyCapped as readCapped } from "@mcp-broker/container-manager";
 import { Agent, type Dispatcher, request } from "undici";
 import { GatewayError } from "../errors.js";
 import type { ClientGone } from "./client-request.js";
@@ -48,16 +49,5 @@ export function callUpstream(dispatcher: Dispatcher, call: UpstreamRequest): Pro
  * An upstream body read whole (to classify a failure or restore ids), refused past `limit`
  * bytes: a server answering without end must not exhaust the gateway's memory.
  */
-export async function readBodyCapped(body: Dispatcher.ResponseData["body"], limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      throw new GatewayError("UPSTREAM_TOO_LARGE", String(limit));
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
+export const readBodyCapped = (body: Dispatcher.ResponseData["body"], limit: number): Promise<string> =>
+  readCapped(body, limit, () => new GatewayError("UPSTREAM_TOO_LARGE", String(limit)));

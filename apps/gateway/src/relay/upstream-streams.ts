@@ -59,6 +59,8 @@ export class UpstreamStreams {
   /** When this replica last found a session's lease taken: asked again only after half a lease. */
   readonly #checked = new Map<string, number>();
   #closed = false;
+  /** Held sessions whose upstream GET is open (their last connect's outcome is "open"). */
+  #open = 0;
 
   constructor(private readonly deps: UpstreamStreamsDeps) {}
 
@@ -111,11 +113,14 @@ export class UpstreamStreams {
     const held: Held = { abort: new AbortController(), outcome: undefined, first, done: Promise.resolve() };
     const abort = held.abort;
     const settle = (outcome: HoldOutcome) => {
+      if ((held.outcome === "open") !== (outcome === "open")) {
+        this.#open += outcome === "open" ? 1 : -1;
+        this.#gauge();
+      }
       held.outcome = outcome;
       resolveFirst(outcome);
     };
     this.#held.set(key, held);
-    this.#gauge();
     const renew = setInterval(() => {
       relays.renew(user.id, sessionId, owner, config.RELAY_LEASE_MS).then(
         (renewed) => {
@@ -130,7 +135,6 @@ export class UpstreamStreams {
         clearInterval(renew);
         settle("failed");
         this.#held.delete(key);
-        this.#gauge();
         await relays.release(user.id, sessionId, owner).catch(() => {});
         log.info({ session: sessionId.slice(0, 8) }, "upstream stream released");
       });
@@ -266,7 +270,11 @@ export class UpstreamStreams {
     if (this.#checked.size > MAX_CHECKED) this.#checked.delete(this.#checked.keys().next().value as string);
   }
 
+  /**
+   * Upstream GETs open now: a held session between connects (or waiting for a server's 409 to
+   * clear) is not counted, since what its server sends meanwhile reaches nobody.
+   */
   #gauge(): void {
-    this.deps.metrics.relayStreams.set({ kind: "upstream" }, this.#held.size);
+    this.deps.metrics.relayStreams.set({ kind: "upstream" }, this.#open);
   }
 }
