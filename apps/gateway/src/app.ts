@@ -15,6 +15,7 @@ import { errorAnswerBody, GatewayError, toGatewayError } from "./errors.js";
 import { createDispatcher } from "./forward/upstream-call.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { authenticate } from "./middleware/auth.js";
+import { accessLog, lazyChild } from "./request-log.js";
 import { mcpRoutes } from "./routes/mcp.js";
 import { tracedStore, traceRequests } from "./tracing.js";
 import { SpareRefill } from "./warm-pool.js";
@@ -68,12 +69,16 @@ export function createApp(deps: AppDeps): GatewayApp {
   const broker = new Broker({ config, store, driver, dispatcher, metrics, spares, instanceId, logger });
   const busy = new BusyUsers(store, logger, config.RECLAIM_MIN_IDLE_SECONDS > 0);
   const app = new Hono<GatewayEnv>();
+  const access = accessLog(logger);
 
   app.use(async (c, next) => {
     const given = requestHeader(c, "x-request-id");
     const requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     c.set("requestId", requestId);
-    c.set("log", logger.child({ req: requestId }));
+    c.set(
+      "log",
+      lazyChild(logger, () => ({ req: requestId })),
+    );
     // On Node's response, so it also rides on answers the route writes there itself (routes/answer.ts).
     c.env.outgoing.setHeader("x-request-id", requestId);
     const started = performance.now();
@@ -87,7 +92,7 @@ export function createApp(deps: AppDeps): GatewayApp {
       metrics.requestDuration.observe({ method }, seconds);
       const url = c.env.incoming.url ?? "";
       if (url === "/mcp" || url.startsWith("/mcp?")) {
-        c.get("log").info({ method, status, ms: Math.round(seconds * 1000) }, "request");
+        access({ req: requestId, user: c.get("user")?.tag, method, status, ms: Math.round(seconds * 1000) });
       }
     }
   });

@@ -176,6 +176,38 @@ describe("hot path: session cache and batched touches", () => {
     expect(cache.get(alice.user, alice.nonce)?.session.upstreamSessionId).toBe(stored.upstreamSessionId);
   });
 
+  it("logs one access line per warm request (request id, user tag, method, status, ms) and no key", async () => {
+    const { gateway, open } = await setup({ SESSION_CACHE_MS: "60000" });
+    const session = await open("logged");
+    expect((await post(gateway.url, list(1), session.headers)).status).toBe(200);
+    const before = gateway.logs.length;
+    const headers = { ...session.headers, "X-Request-Id": "warm-request-1" };
+    expect((await post(gateway.url, list(2), headers)).status).toBe(200);
+    const lines = gateway.logs.slice(before);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 30,
+        req: "warm-request-1",
+        user: session.user.slice(0, 12),
+        method: "POST",
+        status: 200,
+        ms: expect.any(Number),
+        msg: "request",
+      }),
+    ]);
+    // A refused request logs through the request's logger (made when first used): the same bindings.
+    const refused = await post(gateway.url, list(3), {
+      ...headers,
+      "Mcp-Session-Id": `${session.headers["Mcp-Session-Id"]}x`,
+    });
+    expect(refused.status).toBe(404);
+    expect(gateway.logs.slice(before + 1)).toEqual([
+      expect.objectContaining({ req: "warm-request-1", user: session.user.slice(0, 12), msg: "session id refused" }),
+      expect.objectContaining({ req: "warm-request-1", user: session.user.slice(0, 12), status: 404, msg: "request" }),
+    ]);
+    expect(JSON.stringify(gateway.logs)).not.toContain(session.apiKey);
+  });
+
   it("writes batched touches within the interval, with the time of use, so the reaper sees the activity", async () => {
     const { gateway, open } = await setup({ SESSION_CACHE_MS: "60000", TOUCH_INTERVAL_MS: "300" });
     const session = await open("touched");

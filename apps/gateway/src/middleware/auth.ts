@@ -4,6 +4,7 @@ import type { MiddlewareHandler } from "hono";
 import type { GatewayConfig } from "../config.js";
 import { type GatewayEnv, requestHeader, type User } from "../env.js";
 import { GatewayError } from "../errors.js";
+import { lazyChild } from "../request-log.js";
 import { clientIp } from "./client-ip.js";
 import { KeyVerifier, type VerifierConfig } from "./key-verifier.js";
 
@@ -75,7 +76,11 @@ export function authenticate(config: AuthConfig, store: SessionStore): Middlewar
     const id = idOf(key);
     const user: User = { id, key, tag: id.slice(0, 12), ip: clientIp(c.env.incoming, config.TRUST_PROXY) };
     c.set("user", user);
-    c.set("log", c.get("log").child({ user: user.tag }));
+    const requestLog = c.get("log");
+    c.set(
+      "log",
+      lazyChild(requestLog, () => ({ user: user.tag })),
+    );
 
     // The key's own budget first: a flood with one key costs one Redis call per request, not a verification.
     await chargeRequests(config, store, user, 1);

@@ -212,6 +212,23 @@ describe("session tokens", () => {
     }
   });
 
+  it("keeps refusing a remembered token once it expires, for another user, or with a character changed", () => {
+    const tokens = new SessionTokens({ secrets: [CURRENT], maxAgeSeconds: MAX_AGE });
+    const { token, nonce } = tokens.mint(ALICE, CLAUDE_CODE, NOW);
+    // The first verify checks the tag and remembers the token; the rest are answered from memory.
+    for (let i = 0; i < 3; i++) expect(tokens.verify(token, ALICE, NOW)).toMatchObject({ valid: true, nonce });
+    const remembered = tokens.verify(token, ALICE, NOW);
+    expect(remembered.valid ? remembered.essentials : null).toEqual(CLAUDE_CODE);
+    expect(tokens.verify(token, ALICE, NOW + (MAX_AGE + 1) * 1000)).toEqual({ valid: false, reason: "expired" });
+    expect(tokens.verify(token, ALICE, NOW - 3600_000)).toEqual({ valid: false, reason: "issued-in-future" });
+    expect(tokens.verify(token, BOB, NOW)).toEqual({ valid: false, reason: "foreign-user" });
+    expect(tokens.verify(flipAt(token, token.length - 2), ALICE, NOW)).toEqual({ valid: false, reason: "bad-tag" });
+    // Still valid for its own user after the refusals, and by a new instance (another replica) too.
+    expect(tokens.verify(token, ALICE, NOW)).toMatchObject({ valid: true, nonce });
+    const other = new SessionTokens({ secrets: [CURRENT], maxAgeSeconds: MAX_AGE });
+    expect(other.verify(token, ALICE, NOW)).toMatchObject({ valid: true, nonce });
+  });
+
   it("refuses to work with no secret or a short one", () => {
     expect(() => new SessionTokens({ secrets: [], maxAgeSeconds: MAX_AGE })).toThrow(RangeError);
     expect(() => new SessionTokens({ secrets: [CURRENT, "short"], maxAgeSeconds: MAX_AGE })).toThrow(RangeError);
