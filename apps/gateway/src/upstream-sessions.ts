@@ -15,7 +15,7 @@ import type { User } from "./env.js";
 import { GatewayError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { type Attempt, withRecovery } from "./recovery.js";
-import type { InitializeEssentials } from "./sessions/token.js";
+import type { InitializeEssentials } from "./sessions/essentials.js";
 
 /** The newest protocol revision the broker speaks when it initializes on a client's behalf. */
 export const DEFAULT_PROTOCOL_VERSION = "2025-06-18";

@@ -6,8 +6,9 @@ import type { User } from "../env.js";
 import { GatewayError } from "../errors.js";
 import type { JsonRpcMessage } from "../rpc-ids.js";
 import type { UpstreamSessions } from "../upstream-sessions.js";
+import { pickEssentials } from "./essentials.js";
 import { SessionCache } from "./session-cache.js";
-import { pickEssentials, SessionTokens, type VerifiedToken } from "./token.js";
+import { SessionTokens, type VerifiedToken } from "./token.js";
 import type { Touches } from "./touches.js";
 
 export interface ClientSessionsDeps {

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { decodeEssentials, encodeEssentials, type InitializeEssentials } from "./essentials.js";
 
 /**
  * The broker's own MCP session ids: signed, self-describing tokens (docs/architecture.md#sessions).
@@ -34,9 +34,6 @@ const MIN_SECRET_LENGTH = 16;
 const FIXED_PARTS_LENGTH = 128;
 /** Replicas' clocks drift; a token "from the future" beyond this was not minted by a sane replica. */
 const CLOCK_SKEW_SECONDS = 300;
-/** Inflate bound: the tag is checked first, so this only guards against our own bugs. */
-const MAX_ESSENTIALS_JSON = 64 * 1024;
-
 /**
  * The whole grammar, strictly, led by TOKEN_VERSION: one canonical spelling per token (no
  * padding, no leading zeros), visible ASCII only. No nested quantifiers, so matching is linear
@@ -45,13 +42,6 @@ const MAX_ESSENTIALS_JSON = 64 * 1024;
 const TOKEN =
   /^mcpb1\.([0-9a-f]{16})\.([A-Za-z0-9_-]{22})\.(0|[1-9][0-9]{0,10})\.(r|e[A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/;
 const USER_ID = /^[0-9a-f]{16,}$/;
-
-/** The parts of the client's `initialize` params a revive replays upstream. */
-export interface InitializeEssentials {
-  protocolVersion: string;
-  capabilities: Record<string, unknown>;
-  clientInfo: { name: string; version: string } & Record<string, unknown>;
-}
 
 export interface MintOptions {
   /** SESSION_SECRET, newest first: tokens are signed with the first. */
@@ -160,17 +150,6 @@ function verified(nonce: string, issuedAt: number, carried: string): VerifiedTok
   }) as VerifiedToken;
 }
 
-/**
- * Picks the essentials from a client's `initialize` params (the rest, e.g. `_meta`, is not
- * replayed), or `null` when the params lack them.
- */
-export function pickEssentials(params: unknown): InitializeEssentials | null {
-  if (!isRecord(params)) return null;
-  const { protocolVersion, capabilities, clientInfo } = params;
-  const candidate = { protocolVersion, capabilities, clientInfo };
-  return isEssentials(candidate) ? candidate : null;
-}
-
 /** Tokens remembered as verified, at most; cleared whole when full (as the user id cache is). */
 const MAX_REMEMBERED = 10_000;
 
@@ -268,37 +247,6 @@ function tagMatches(secrets: readonly string[], userId: string, body: string, ta
     if (timingSafeEqual(expected, presented)) matched = true;
   }
   return matched;
-}
-
-function encodeEssentials(essentials: InitializeEssentials): string {
-  const { protocolVersion, capabilities, clientInfo } = essentials;
-  return deflateRawSync(JSON.stringify({ protocolVersion, capabilities, clientInfo })).toString("base64url");
-}
-
-function decodeEssentials(encoded: string): InitializeEssentials | null {
-  try {
-    const json = inflateRawSync(Buffer.from(encoded, "base64url"), { maxOutputLength: MAX_ESSENTIALS_JSON });
-    const value: unknown = JSON.parse(json.toString("utf8"));
-    return isEssentials(value) ? value : null;
-  } catch {
-    // Only reachable for a token this broker signed: a bug; the caller falls back as for `r`.
-    return null;
-  }
-}
-
-function isEssentials(value: unknown): value is InitializeEssentials {
-  return (
-    isRecord(value) &&
-    typeof value.protocolVersion === "string" &&
-    isRecord(value.capabilities) &&
-    isRecord(value.clientInfo) &&
-    typeof value.clientInfo.name === "string" &&
-    typeof value.clientInfo.version === "string"
-  );
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function invalid(reason: InvalidReason): InvalidToken {

@@ -1,13 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
-import {
-  type InitializeEssentials,
-  MAX_TOKEN_LENGTH,
-  mintSessionToken,
-  pickEssentials,
-  SessionTokens,
-  type VerifyResult,
-  verifySessionToken,
-} from "./token.js";
+import { type InitializeEssentials, pickEssentials } from "./essentials.js";
+import { MAX_TOKEN_LENGTH, mintSessionToken, SessionTokens, type VerifyResult, verifySessionToken } from "./token.js";
 
 const CURRENT = "current-session-secret-0123456789";
 const PREVIOUS = "previous-session-secret-012345678";
