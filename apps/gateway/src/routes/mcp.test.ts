@@ -161,12 +161,15 @@ describe("gateway /mcp with the real SDK client, real Redis and real containers"
       // Disconnect once the server is surely working on it: its first progress came through.
       const reader = (response.body as ReadableStream<Uint8Array>).getReader();
       const decoder = new TextDecoder();
-      for (let seen = ""; !seen.includes("notifications/progress"); ) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`the call ended before its first progress: ${seen}`);
-        seen += decoder.decode(value, { stream: true });
+      try {
+        for (let seen = ""; !seen.includes("notifications/progress"); ) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`the call ended before its first progress: ${seen}`);
+          seen += decoder.decode(value, { stream: true });
+        }
+      } finally {
+        aborter.abort();
       }
-      aborter.abort();
       await expect(reader.read()).rejects.toThrow();
       await eventually(
         async () => toolJson(await post(gateway.url, call(3, "whoami"), { ...headers, ...session })).cancelled,
