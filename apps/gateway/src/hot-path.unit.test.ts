@@ -217,13 +217,15 @@ describe("hot path: session cache and batched touches", () => {
     await gateway.store.touch(session.user, session.nonce, hourAgo);
     const usedAt = Date.now();
     expect((await post(gateway.url, list(2), session.headers)).status).toBe(200); // from the cache
+    const answeredAt = Date.now();
 
     const touched = await eventually(() => gateway.store.getSession(session.user, session.nonce), {
       timeoutMs: 2_000,
       intervalMs: 50,
       until: (found) => (found?.lastUsedAt ?? 0) >= usedAt,
     });
-    expect(touched?.lastUsedAt).toBeLessThan(usedAt + 1_000);
+    // The time of the request, however long it took on a busy machine.
+    expect(touched?.lastUsedAt).toBeLessThanOrEqual(answeredAt);
     expect((await gateway.store.getRoute(session.user))?.lastUsedAt).toBeGreaterThanOrEqual(usedAt);
     // The reaper's query: nothing of this session is idle since before the request.
     const claimed = await gateway.store.claimExpiredSessions(usedAt - 1, 1000);

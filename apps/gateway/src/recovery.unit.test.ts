@@ -200,7 +200,8 @@ describe("recovery when the user's server or its session vanishes", () => {
   });
 
   it("answers 504 when the server does not answer in time, and sends nothing again", async () => {
-    const { gateway, servers, initialize, methods } = await setup({ UPSTREAM_TIMEOUT_MS: "300" });
+    // Not much shorter: the initialize before it has the same limit, and a busy machine stalls for a second.
+    const { gateway, servers, initialize, methods } = await setup({ UPSTREAM_TIMEOUT_MS: "2000" });
     const session = await initialize();
     (servers()[0] as TinyMcpServer).takeover = ({ message }) => message.method === "tools/call"; // never answers
 

@@ -63,10 +63,19 @@ describe("outline-stub through the real MCP SDK client", () => {
       model: "test",
       content: { type: "text", text: "sampled reply" },
     }));
-    await sampling.connect(new StreamableHTTPClientTransport(new URL(stub.url)));
+    // The SDK client opens its GET stream after `initialized`, without waiting: wait for its answer.
+    let streamOpened: () => void = () => {};
+    const standalone = new Promise<void>((resolve) => (streamOpened = resolve));
+    const transport = new StreamableHTTPClientTransport(new URL(stub.url), {
+      fetch: async (url, init) => {
+        const response = await fetch(url, init);
+        if (init?.method === "GET" && response.ok) streamOpened();
+        return response;
+      },
+    });
+    await sampling.connect(transport);
     try {
-      // The SDK client opens its GET stream after `initialized`, without waiting: give it a moment.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await standalone;
       const result = await sampling.callTool({ name: "ask_sampling", arguments: { prompt: "hi" } });
       expect(JSON.parse(resultText(result))).toMatchObject({ sampled: "sampled reply" });
     } finally {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { startRedis, type TestRedis } from "@mcp-broker/test-support";
+import { eventually, startRedis, type TestRedis } from "@mcp-broker/test-support";
 import { Redis } from "ioredis";
 import { keyspace } from "./keys.js";
 import { UserLocks } from "./locks.js";
@@ -236,8 +236,9 @@ describe("SessionStore on real Redis", () => {
   describe("locks", () => {
     it("frees a crashed owner's lock when it expires", async () => {
       const locks = openLocks();
-      expect(await locks.tryAcquire("kim", 300)).not.toBeNull(); // the owner "crashes"
+      // Timed from before the owner took it: a slow reply to the owner counts in the wait.
       const started = Date.now();
+      expect(await locks.tryAcquire("kim", 300)).not.toBeNull(); // the owner "crashes"
       const token = await locks.acquire("kim", { ttlMs: 1000, timeoutMs: 5000 });
       expect(token).toBeTruthy();
       expect(Date.now() - started).toBeGreaterThanOrEqual(200);
@@ -286,11 +287,20 @@ describe("SessionStore on real Redis", () => {
         await owner.tryAcquire("pia", 200);
         await waiter.acquire("pia", { ttlMs: 100, timeoutMs: 5000 });
         const token = (await owner.tryAcquire("quinn", 30_000)) as string;
+        // Every lock subscriber of this file so far, the waiter's among them.
+        const subscribers = () =>
+          admin
+            .call("PUBSUB", "NUMSUB", keyspace(redis.prefix).lockReleased)
+            .then((reply) => (reply as [string, number])[1]);
+        const subscribed = await subscribers();
         // Killed again and again, as while Redis restarts: it reconnects and subscribes anew each time.
         for (let kill = 0; kill < 5; kill++) {
           await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
           await sleep(150);
         }
+        // A release published before it subscribed again would be missed until the TTL (locks.ts):
+        // not what is tested here, and on a busy machine a reconnect may take longer than the pauses.
+        await eventually(subscribers, { timeoutMs: 20_000, until: (count) => count === subscribed });
         const started = Date.now();
         const waiting = waiter.acquire("quinn", { ttlMs: 1000, timeoutMs: 20_000 });
         await sleep(300);

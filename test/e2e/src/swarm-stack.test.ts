@@ -133,8 +133,12 @@ describe("the stack on a swarm", () => {
       },
       { timeoutMs: 90_000, intervalMs: 1_000 },
     );
-    const metrics = await (await fetch(`http://127.0.0.1:${env.DASHBOARD_PORT}/metrics`)).text();
-    expect(metrics).toMatch(/^mcpb_reaped_total\{kind="container"\} [1-9]/m);
+    // The sweep that removed the last service counts it when it is done, a moment later.
+    await eventually(async () =>
+      expect(await (await fetch(`http://127.0.0.1:${env.DASHBOARD_PORT}/metrics`)).text()).toMatch(
+        /^mcpb_reaped_total\{kind="container"\} [1-9]/m,
+      ),
+    );
     // The dashboard's password is the Swarm secret's, not docker-compose.yml's placeholder.
     const board = (password: string) =>
       fetch(`http://127.0.0.1:${env.DASHBOARD_PORT}/admin/queues/api/queues`, {

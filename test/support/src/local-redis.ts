@@ -37,7 +37,7 @@ export async function startLocalRedis(): Promise<LocalRedis> {
 function ready(child: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
     let output = "";
-    const timer = setTimeout(() => fail(new Error(`redis-server did not start in 5 s:\n${output}`)), 5000);
+    const timer = setTimeout(() => fail(new Error(`redis-server did not start in 20 s:\n${output}`)), 20_000);
     const fail = (error: Error) => {
       clearTimeout(timer);
       child.kill("SIGKILL");

@@ -245,7 +245,7 @@ export const ABUSE_ROWS: AbuseRow[] = [
       return last as Response;
     },
   },
-  row("server never answers (UPSTREAM_TIMEOUT_MS 1000)", 504, -32000, postAs(message(list()), keyed("hang"))),
+  row("server never answers (UPSTREAM_TIMEOUT_MS 3000)", 504, -32000, postAs(message(list()), keyed("hang"))),
   row(
     "server answers 100 KB on the pooled path (MAX_UPSTREAM_BODY_BYTES 65536)",
     502,
