@@ -45,7 +45,7 @@ load generator (autocannon, ${P.connections} connections, ${P.seconds} s per run
 everything it measures: read the ratios, not the absolute numbers. Each request is an MCP
 \`tools/call\` of the stub's \`echo\` tool on an initialized session (answer: one SSE event).
 
-Reproduce: \`npm ci && npm run bench\` (about 3 minutes; \`npm run bench -- --quick\` for a smoke run).
+Reproduce: \`npm ci && npm run bench\` (about 6 minutes here; \`npm run bench -- --quick\` for a smoke run).
 
 ## Warm path (one user, container already running)
 
@@ -142,13 +142,24 @@ recorded while fixing on the shared machine, not re-measured by this run):
 | user id of a key remembered (no HMAC-SHA256 per request: about 6% of the gateway's CPU in the profile) | 776 | 4 | 479 | 1.63 (run-to-run noise is about ±40 µs) |
 | the same with \`LOG_LEVEL=warn\` (no access-log line per request) | 734 | 0 | 483 | 1.52 |
 
+Then (\`node bench/src/compare-builds.mjs\`: the Node proxy and each gateway build in turn within
+one run, 4 rounds of 3 s, median µs per request; single quick runs swing ±0.2 in the ratio):
+
+| step | gateway | Node proxy, same run | gateway / proxy |
+|---|---|---|---|
+| before (\`c11360d\`) | 747 | 422 | 1.81 |
+| the access line with typed fields only (no pino redaction on it), child loggers made only when something logs, log writes buffered (4 KiB or 1 s) | 638 | 422 | 1.56 |
+| a session token's HMAC tag checked once per replica (its age on every use) | 621 | 422 | 1.43 |
+| answer writes corked to the end of the event loop's turn (last chunk and terminator in one \`writev\`) | 587 | 422 | 1.37 |
+| the answer tracker parses an event stream only when a break asks what was answered | 523 | 422 | 1.30 |
+
 What the gateway still does per warm request that the minimal proxy does not (profile of one
-gateway, idle excluded): the access-log line through pino with key redaction (about 40 µs:
-\`LOG_LEVEL=warn\` removes it), hono's routing and context plus @hono/node-server's request
-wrapper, \`JSON.parse\` of the body (the broker must see methods and ids), the token's HMAC
-check, the answer tracker reading each SSE chunk (which requests were answered, for replay
-after a break), two prom-client histograms and a counter, and two pino child loggers. Socket
-writes (\`writev\`) are the largest single item, as in the proxy.
+gateway, idle excluded): socket writes (\`writev\`, about 20% of busy time) and undici's HTTP
+parsing are as in the proxy; beyond it, hono's routing and context plus @hono/node-server's
+request wrapper (about 5–8%: removing it means replacing the framework), \`JSON.parse\` of the
+body (the broker must see methods and ids), two prom-client histograms and a counter (about 1%),
+the batched touch note, the keep-warm and header-flush timers, and async-iterator reads of the
+request and answer bodies.
 
 The MCP server's own CPU per request through the gateway is ${fmt(warm.gateway.cpu.server / d.cpu.server, 2)}× direct in this run, through the
 minimal Node proxy ${fmt(warm.nodeProxy.cpu.server / d.cpu.server, 2)}× (issue 15 measured ≈ 1.4× through the gateway). In the quick runs while fixing
