@@ -59,8 +59,6 @@ export class UpstreamStreams {
   /** When this replica last found a session's lease taken: asked again only after half a lease. */
   readonly #checked = new Map<string, number>();
   #closed = false;
-  /** Held sessions whose upstream GET is open (their last connect's outcome is "open"). */
-  #open = 0;
 
   constructor(private readonly deps: UpstreamStreamsDeps) {}
 
@@ -113,11 +111,9 @@ export class UpstreamStreams {
     const held: Held = { abort: new AbortController(), outcome: undefined, first, done: Promise.resolve() };
     const abort = held.abort;
     const settle = (outcome: HoldOutcome) => {
-      if ((held.outcome === "open") !== (outcome === "open")) {
-        this.#open += outcome === "open" ? 1 : -1;
-        this.#gauge();
-      }
+      const changed = (held.outcome === "open") !== (outcome === "open");
       held.outcome = outcome;
+      if (changed) this.#gauge();
       resolveFirst(outcome);
     };
     this.#held.set(key, held);
@@ -275,6 +271,8 @@ export class UpstreamStreams {
    * clear) is not counted, since what its server sends meanwhile reaches nobody.
    */
   #gauge(): void {
-    this.deps.metrics.relayStreams.set({ kind: "upstream" }, this.#open);
+    let open = 0;
+    for (const held of this.#held.values()) if (held.outcome === "open") open++;
+    this.deps.metrics.relayStreams.set({ kind: "upstream" }, open);
   }
 }
