@@ -3,12 +3,16 @@ import { setTimeout as sleep } from "node:timers/promises";
 /**
  * Polls `check` until it returns without throwing (and its value passes `until`, when given),
  * or the deadline passes; then throws the last failure. The test-side twin of a wait strategy.
+ * Checks again after 10 ms, then twice as long each time up to `intervalMs` (100): a condition
+ * met within milliseconds is seen within milliseconds, a slow one is not polled hard.
  */
 export async function eventually<T>(
   check: () => T | Promise<T>,
   options: { timeoutMs?: number; intervalMs?: number; until?: (value: T) => boolean } = {},
 ): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  const longest = options.intervalMs ?? 100;
+  let wait = Math.min(10, longest);
   let lastError: unknown;
   for (;;) {
     try {
@@ -19,6 +23,7 @@ export async function eventually<T>(
       lastError = error;
     }
     if (Date.now() > deadline) throw lastError;
-    await sleep(options.intervalMs ?? 100);
+    await sleep(wait);
+    wait = Math.min(wait * 2, longest);
   }
 }

@@ -21,6 +21,11 @@ export interface AbuseRow {
   status: number;
   /** The JSON-RPC error code of the body; null when the answer has none. */
   rpc: number | null;
+  /**
+   * Rows naming the same queue share a budget (the tight gateway's rate limits and its one slot),
+   * so they run one after another in table order; every other row runs alongside them.
+   */
+  queue?: "tight";
   run(ctx: AbuseContext): Promise<Response>;
 }
 
@@ -211,6 +216,7 @@ export const ABUSE_ROWS: AbuseRow[] = [
   row("server fails to start for this key", 502, -32003, postAs(message(list()), keyed("failstart"))),
   {
     input: "2nd user's server when MAX_BACKENDS is 1",
+    queue: "tight",
     status: 503,
     rpc: -32003,
     run: async (ctx) => {
@@ -220,6 +226,7 @@ export const ABUSE_ROWS: AbuseRow[] = [
   },
   {
     input: "3rd request of one key in a minute (RATE_LIMIT_PER_MINUTE 2)",
+    queue: "tight",
     status: 429,
     rpc: -32005,
     run: async (ctx) => {
@@ -232,6 +239,7 @@ export const ABUSE_ROWS: AbuseRow[] = [
   },
   {
     input: "4th new key from one IP, spoofing X-Forwarded-For (VERIFY_PER_IP_PER_MINUTE 3, TRUST_PROXY off)",
+    queue: "tight",
     status: 429,
     rpc: -32005,
     run: async (ctx) => {
