@@ -1,7 +1,7 @@
 // The processes a benchmark run starts, all on 127.0.0.1, all stopped by `stopAll()`:
 // a Redis container, gateway processes, and nginx processes from the host's nginx binary.
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -71,7 +71,11 @@ export async function startGateway(env) {
       PORT: String(port),
       HOST: "127.0.0.1",
     },
-    stdio: ["ignore", "ignore", "inherit"],
+    stdio: [
+      "ignore",
+      process.env.BENCH_GATEWAY_LOG ? openSync(process.env.BENCH_GATEWAY_LOG, "a") : "ignore",
+      "inherit",
+    ],
   });
   cleanups.push(() => child.kill("SIGTERM"));
   const url = `http://127.0.0.1:${port}`;
@@ -137,7 +141,11 @@ export async function startNodeProxy(origin) {
     process.execPath,
     [fileURLToPath(new URL("./node-proxy.mjs", import.meta.url)), String(port), origin],
     {
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: [
+        "ignore",
+        process.env.BENCH_GATEWAY_LOG ? openSync(process.env.BENCH_GATEWAY_LOG, "a") : "ignore",
+        "inherit",
+      ],
     },
   );
   cleanups.push(() => child.kill("SIGTERM"));

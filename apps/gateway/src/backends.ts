@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ContainerDriver } from "@mcp-broker/container-manager";
+import { type ContainerDriver, endMcpSession } from "@mcp-broker/container-manager";
 import { inSpan } from "@mcp-broker/service-runtime";
-import type { ClaimedRoute, LockOptions, Route, SessionStore } from "@mcp-broker/session-store";
+import type { ClaimedRoute, LockOptions, Route, SessionStore, WarmSession } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config.js";
 import type { User } from "./env.js";
 import { GatewayError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
+import { brokerInitializeParams } from "./upstream-sessions.js";
 import type { SpareRefill } from "./warm-pool.js";
 
 export interface BackendsDeps {
@@ -88,8 +89,8 @@ export class Backends {
 
   /**
    * A spare of the warm pool, taken in one Redis step (never given to two users) and routed as
-   * the user's; the spare reads the user's key from the key header of every request. The pool
-   * refills in the background.
+   * the user's; the spare reads the user's key from the key header of every request. Its warm
+   * session becomes the user's pooled session. The pool refills in the background.
    */
   async #claimSpare(user: User, log: Logger): Promise<Route | null> {
     const { store, spares, metrics } = this.deps;
@@ -103,15 +104,39 @@ export class Backends {
     }
     const ms = performance.now() - started;
     metrics.spareClaims.inc();
-    log.info({ container: spare.containerId.slice(0, 12), ms: Math.round(ms) }, "spare backend claimed");
     const route = await store.setRoute({
       userId: user.id,
       containerId: spare.containerId,
       endpoint: spare.endpoint,
       coldStartMs: ms,
     });
+    const adopted = spare.warmSession ? await this.#adopt(user, route, spare.warmSession) : false;
+    log.info({ container: spare.containerId.slice(0, 12), ms: Math.round(ms), adopted }, "spare backend claimed");
     spares.refillSoon();
     return route;
+  }
+
+  /**
+   * Makes a claimed spare's warm session the user's pooled session (under the user's lock, as
+   * `PooledSessions.open` writes one): the session a session-less first call would otherwise
+   * open with the same `initialize`, two round trips and a fresh server's CPU later. A user who
+   * already has a pooled session (their server was reaped, their session not yet) keeps it, and
+   * the warm one is ended.
+   */
+  async #adopt(user: User, route: Route, warm: WarmSession): Promise<boolean> {
+    const { store } = this.deps;
+    if (await store.getPooledSession(user.id)) {
+      void endMcpSession({ url: route.endpoint, timeoutMs: 5_000 }, warm.id).catch(() => {});
+      return false;
+    }
+    await store.createSession({
+      userId: user.id,
+      upstreamSessionId: warm.id,
+      initializeParams: brokerInitializeParams(),
+      protocolVersion: warm.protocolVersion,
+      pooled: true,
+    });
+    return true;
   }
 
   /**

@@ -11,6 +11,7 @@ import {
   startRedis,
   type TestRedis,
 } from "@mcp-broker/test-support";
+import { Redis } from "ioredis";
 import { userIdFor } from "./middleware/auth.js";
 import type { RunningGateway } from "./server.js";
 import { key, startTestGateway } from "./testing/gateway.js";
@@ -117,6 +118,50 @@ describe("warm pool of keyless spares", () => {
     await eventually(async () => expect(await gateway.store.warmPool.list()).toHaveLength(20), { timeoutMs: 60_000 });
     expect((await gateway.store.warmPool.list()).map((spare) => spare.containerId)).not.toContain(reaped);
     expect(await gateway.driver.inspect(reaped)).toBeNull();
+  }, 120_000);
+
+  it("serves a session-less first call on the spare's warm session: the server sees no second initialize", async () => {
+    const gateway = gateways[0] as RunningGateway;
+    await eventually(async () => expect(await gateway.store.warmPool.list()).toHaveLength(20), { timeoutMs: 60_000 });
+    const apiKey = key("warm-session");
+    const userId = userIdFor(gateway.config.KEY_HASH_SECRET, apiKey);
+    const whoami = async () => {
+      const answer = await fetch(gateway.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "x-outline-api-key": apiKey,
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "tools/call",
+          params: { name: "whoami", arguments: {} },
+        }),
+      });
+      expect(answer.status).toBe(200);
+      return answer.text();
+    };
+    // The oldest spare goes first; its warm session, as the refill left it in Redis.
+    const [oldest] = await gateway.store.warmPool.list();
+    const raw = new Redis(redis.url);
+    const warm = await raw.hget(`${redis.prefix}${deployment}:pool:sessions`, oldest?.containerId as string);
+    raw.disconnect();
+    expect(warm).toMatch(/^\S+ \S+$/);
+
+    expect(await whoami()).toContain(fingerprint(apiKey));
+    const route = await gateway.store.getRoute(userId);
+    expect(route?.containerId).toBe(oldest?.containerId);
+    const pooled = await gateway.store.getPooledSession(userId);
+    // The stub counts its live sessions: the warm-up's, adopted as the user's pooled session, and no other.
+    const health = await (await fetch(String(route?.endpoint).replace(/\/mcp$/, "/health"))).json();
+    expect(health).toMatchObject({ sessions: 1 });
+    expect(pooled?.upstreamSessionId).toBe(warm?.split(" ")[0]);
+    expect(await whoami()).toContain(fingerprint(apiKey));
+    expect(await gateway.store.getPooledSession(userId)).toMatchObject({
+      upstreamSessionId: pooled?.upstreamSessionId,
+    });
   }, 120_000);
 
   it("keeps no pool when the backend needs its key at start (BACKEND_KEY_AT_START=true)", async () => {

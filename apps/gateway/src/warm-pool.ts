@@ -1,15 +1,16 @@
 import {
   type Backend,
   type ContainerDriver,
-  endMcpSession,
-  initializeMcpSession,
+  openMcpSession,
   requestMcp,
   spareUserId,
 } from "@mcp-broker/container-manager";
-import type { SessionStore } from "@mcp-broker/session-store";
+import type { SessionStore, WarmSession } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config.js";
 import type { Metrics } from "./metrics.js";
+import { negotiated } from "./protocol-eras.js";
+import { brokerInitializeParams } from "./upstream-sessions.js";
 
 export interface WarmPoolDeps {
   config: Pick<
@@ -25,11 +26,6 @@ export interface WarmPoolDeps {
 /** Spares one replica starts at once while refilling: a pool of 20 fills in a few rounds, not 20. */
 const PARALLEL_STARTS = 4;
 const REFILL_DELAY_MS = 2000;
-const WARM_UP_INITIALIZE = {
-  protocolVersion: "2025-06-18",
-  capabilities: {},
-  clientInfo: { name: "mcp-broker-warm-pool", version: "1" },
-};
 
 /**
  * Keeps the warm pool full (docs/architecture.md#warm-pool): spares started without a key,
@@ -89,18 +85,24 @@ export class SpareRefill {
   }
 
   /**
-   * One keyless MCP exchange before the spare is pooled (initialize, tools/list, DELETE), so the
-   * server has loaded and compiled its request path before a user's first call: a fresh
-   * process answers its first requests several times slower (bench/src/pool.mjs). Best effort.
+   * One keyless MCP exchange before the spare is pooled (the broker's own `initialize`, then
+   * `tools/list`), so the server has loaded and compiled its request path before a user's first
+   * call: a fresh process answers its first requests several times slower (bench/src/pool.mjs).
+   * The session stays open: it is exactly what the claimant's pooled session would open, so
+   * `Backends` adopts it instead of initializing again (docs/architecture.md#warm-pool). Best
+   * effort: a spare whose warm-up failed is pooled without a session.
    */
-  async #warmUp(backend: Backend): Promise<void> {
+  async #warmUp(backend: Backend): Promise<WarmSession | undefined> {
     const endpoint = { url: backend.endpoint, timeoutMs: 10_000 };
+    const params = brokerInitializeParams();
     try {
-      const session = await initializeMcpSession(endpoint, WARM_UP_INITIALIZE);
-      await requestMcp(endpoint, session, "tools/list", {});
-      await endMcpSession(endpoint, session);
+      const { sessionId, result } = await openMcpSession(endpoint, params);
+      const failed = await requestMcp(endpoint, sessionId, "tools/list", {});
+      if (failed) throw new Error(`tools/list: ${failed.message}`);
+      return { id: sessionId, protocolVersion: negotiated(result) ?? params.protocolVersion };
     } catch (error) {
       this.deps.logger.warn({ err: (error as Error).message }, "warm pool: warming a spare up failed");
+      return undefined;
     }
   }
 
@@ -114,8 +116,8 @@ export class SpareRefill {
       if (!ticket) return;
       try {
         const backend = await driver.ensure({ userId: spareUserId(), apiKey: "" });
-        await this.#warmUp(backend);
-        const spare = { ...backend, createdAt: Date.now() };
+        const warmSession = await this.#warmUp(backend);
+        const spare = { ...backend, createdAt: Date.now(), ...(warmSession ? { warmSession } : {}) };
         if (await store.warmPool.add(ticket, spare, config.WARM_POOL_SIZE)) {
           metrics.sparesStarted.inc();
           continue;

@@ -24,4 +24,4 @@ export type {
   RouteState,
   UnroutedMark,
 } from "./types.js";
-export type { Spare, WarmPool } from "./warm-pool.js";
+export type { Spare, WarmPool, WarmSession } from "./warm-pool.js";

@@ -57,6 +57,11 @@ export function keyspace(prefix: string) {
     spareStarts: `${prefix}pool:starting`,
     /** Claimed spares: container id -> the user it now serves (its labels name the spare, not the user). */
     spareOwners: `${prefix}pool:owners`,
+    /**
+     * Ready spares' warm sessions: container id -> "<session id> <protocol version>", the
+     * session the warm-up opened, which the claimant adopts as its pooled session.
+     */
+    spareSessions: `${prefix}pool:sessions`,
     /** Users with a request or stream in flight on some replica, scored by when the mark lapses: never reclaimed. */
     busyUsers: `${prefix}idx:busy`,
     /** Prefix of the per-client-IP limits (new-key starts, key verifications). */

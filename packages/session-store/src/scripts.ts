@@ -28,7 +28,7 @@ export interface StoreScripts {
   reclaimRoute(...args: (string | number)[]): Promise<string[]>;
   reserveSpare(...args: (string | number)[]): Promise<number>;
   addSpare(...args: (string | number)[]): Promise<number>;
-  claimSpare(...args: (string | number)[]): Promise<string | null>;
+  claimSpare(...args: (string | number)[]): Promise<[string, string | null] | null>;
 }
 
 const luaDir = new URL("./lua/", import.meta.url);

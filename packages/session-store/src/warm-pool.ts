@@ -1,15 +1,31 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import { guard } from "./guard.js";
+import { guard, guardExec } from "./guard.js";
 import type { Keyspace } from "./keys.js";
 import type { StoreScripts } from "./scripts.js";
+
+/**
+ * The MCP session a spare's warm-up opened (with the broker's own `initialize`, no key) and
+ * left open: its claimant adopts it as the user's pooled session instead of opening one.
+ */
+export interface WarmSession {
+  id: string;
+  protocolVersion: string;
+}
 
 /** A ready keyless backend of the warm pool. */
 export interface Spare {
   containerId: string;
   endpoint: string;
   createdAt: number;
+  /** Absent when the warm-up failed, or the spare was pooled by a replica that keeps none. */
+  warmSession?: WarmSession;
 }
+
+const warmOf = (value: string | null): WarmSession | undefined => {
+  const [id, protocolVersion] = (value ?? "").split(" ");
+  return id && protocolVersion ? { id, protocolVersion } : undefined;
+};
 
 const entryOf = (spare: Spare) => `${spare.containerId} ${Math.floor(spare.createdAt)} ${spare.endpoint}`;
 
@@ -53,8 +69,10 @@ export class WarmPool {
 
   /** Pools a started spare; false when the pool filled meanwhile (the caller removes the container). */
   async add(ticket: string, spare: Spare, size: number): Promise<boolean> {
+    const { spares, spareStarts, spareSessions } = this.keys;
+    const warm = spare.warmSession ? `${spare.warmSession.id} ${spare.warmSession.protocolVersion}` : "";
     const added = await guard(() =>
-      this.scripts.addSpare(this.keys.spares, this.keys.spareStarts, ticket, entryOf(spare), size),
+      this.scripts.addSpare(spares, spareStarts, spareSessions, ticket, entryOf(spare), size, spare.containerId, warm),
     );
     return added === 1;
   }
@@ -66,14 +84,18 @@ export class WarmPool {
 
   /**
    * Takes the oldest spare for `userId` (one Redis script: no spare goes to two users), binds it
-   * to the user and passes its MAX_BACKENDS slot on as the user's start reservation.
+   * to the user and passes its MAX_BACKENDS slot on as the user's start reservation; with it
+   * goes its warm session, if it has one.
    */
   async claim(userId: string, reserveTtlMs: number): Promise<Spare | null> {
-    const { spares, spareOwners, backendStarts } = this.keys;
-    const entry = await guard(() =>
-      this.scripts.claimSpare(spares, spareOwners, backendStarts, userId, Date.now(), reserveTtlMs),
+    const { spares, spareOwners, backendStarts, spareSessions } = this.keys;
+    const claimed = await guard(() =>
+      this.scripts.claimSpare(spares, spareOwners, backendStarts, spareSessions, userId, Date.now(), reserveTtlMs),
     );
-    return entry ? spareFrom(entry) : null;
+    if (!claimed) return null;
+    const [entry, warm] = claimed;
+    const warmSession = warmOf(warm);
+    return { ...spareFrom(entry), ...(warmSession ? { warmSession } : {}) };
   }
 
   /** Ready spares, oldest first. */
@@ -95,13 +117,23 @@ export class WarmPool {
   async drop(containerId: string): Promise<boolean> {
     const entry = (await this.list()).find((spare) => spare.containerId === containerId);
     if (!entry) return false;
-    return (await guard(() => this.redis.lrem(this.keys.spares, 1, entryOf(entry)))) > 0;
+    const batch = this.redis
+      .multi()
+      .lrem(this.keys.spares, 1, entryOf(entry))
+      .hdel(this.keys.spareSessions, containerId);
+    const [[, removed]] = (await guardExec(batch)) as [[null, number], ...unknown[]];
+    return removed > 0;
   }
 
-  /** Drops bindings of containers not in `containerIds` (the engine's listing): keeps them bounded. */
+  /**
+   * Drops bindings and warm sessions of containers not in `containerIds` (the engine's
+   * listing): keeps both bounded.
+   */
   async pruneOwners(containerIds: readonly string[]): Promise<void> {
     const listed = new Set(containerIds);
-    const gone = (await guard(() => this.redis.hkeys(this.keys.spareOwners))).filter((id) => !listed.has(id));
-    if (gone.length > 0) await guard(() => this.redis.hdel(this.keys.spareOwners, ...gone));
+    for (const hash of [this.keys.spareOwners, this.keys.spareSessions]) {
+      const gone = (await guard(() => this.redis.hkeys(hash))).filter((id) => !listed.has(id));
+      if (gone.length > 0) await guard(() => this.redis.hdel(hash, ...gone));
+    }
   }
 }

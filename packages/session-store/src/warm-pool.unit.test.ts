@@ -1,4 +1,5 @@
 import { type LocalRedis, startLocalRedis } from "@mcp-broker/test-support";
+import { Redis } from "ioredis";
 import { SessionStore } from "./session-store.js";
 
 const user = (n: number) => n.toString(16).padStart(64, "a");
@@ -12,13 +13,14 @@ describe("warm pool and MAX_BACKENDS reclaim on real Redis", () => {
   let redis: LocalRedis;
   let a: SessionStore;
   let b: SessionStore;
+  let prefix: string;
 
   beforeAll(async () => {
     redis = await startLocalRedis();
   });
   beforeEach(async () => {
     // Two stores on one prefix: two gateway replicas.
-    const prefix = `${redis.prefix}${Math.random().toString(36).slice(2)}:`;
+    prefix = `${redis.prefix}${Math.random().toString(36).slice(2)}:`;
     a = SessionStore.connect(redis.url, { prefix, sessionIdleTtlSeconds: 3600 });
     b = SessionStore.connect(redis.url, { prefix, sessionIdleTtlSeconds: 3600 });
   });
@@ -49,6 +51,42 @@ describe("warm pool and MAX_BACKENDS reclaim on real Redis", () => {
       expect(await a.warmPool.owner(claim?.containerId as string)).toBe(user(n));
     }
     expect(await a.warmPool.claim(user(99), 60_000)).toBeNull();
+  });
+
+  it("hands each claimant its own spare's warm session, once; dropped and pruned spares leave none behind", async () => {
+    for (let n = 0; n < 20; n++) {
+      const ticket = (await a.warmPool.reserveStart(20, 100, 60_000)) as string;
+      // Even spares were warmed up; odd ones' warm-up failed (no session).
+      const warmSession = n % 2 ? undefined : { id: `upstream-${n}`, protocolVersion: "2025-06-18" };
+      expect(await a.warmPool.add(ticket, { ...spare(n), ...(warmSession ? { warmSession } : {}) }, 20)).toBe(true);
+    }
+    const claims = await Promise.all(
+      Array.from({ length: 18 }, (_, n) => (n % 2 ? a : b).warmPool.claim(user(n), 60_000)),
+    );
+    for (const claim of claims) {
+      const n = Number(claim?.containerId.split("-")[1]);
+      expect(claim?.warmSession).toEqual(n % 2 ? undefined : { id: `upstream-${n}`, protocolVersion: "2025-06-18" });
+    }
+    // Spares 18 (warm) and 19 are left: drop 18 by id, then claim 19: neither brings 18's session.
+    expect(await a.warmPool.drop(spare(18).containerId)).toBe(true);
+    expect((await b.warmPool.claim(user(50), 60_000))?.warmSession).toBeUndefined();
+    expect(await a.warmPool.claim(user(51), 60_000)).toBeNull();
+    const raw = new Redis(redis.url);
+    try {
+      expect(await raw.hlen(`${prefix}pool:sessions`)).toBe(0);
+      // A session left by a spare whose container vanished (an older replica's claim) is pruned.
+      await raw.hset(
+        `${prefix}pool:sessions`,
+        "gone",
+        "upstream-x 2025-06-18",
+        spare(0).containerId,
+        "upstream-0 2025-06-18",
+      );
+      await a.warmPool.pruneOwners([spare(0).containerId]);
+      expect(await raw.hkeys(`${prefix}pool:sessions`)).toEqual([spare(0).containerId]);
+    } finally {
+      raw.disconnect();
+    }
   });
 
   it("never reserves more spare starts than the pool size across two replicas", async () => {
