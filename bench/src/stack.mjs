@@ -58,6 +58,7 @@ export async function startRedis() {
 /** BENCH_GATEWAY_MAIN: another build's gateway (an older commit's `apps/gateway/dist/main.js`), for a "before". */
 const gatewayMain = process.env.BENCH_GATEWAY_MAIN ?? "apps/gateway/dist/main.js";
 
+/** BENCH_GATEWAY_LOG: a file each gateway's log lines are appended to (with LOG_LEVEL=info: claims, sessions, requests). */
 export async function startGateway(env) {
   const port = await freePort();
   const child = spawn(process.execPath, [gatewayMain], {
