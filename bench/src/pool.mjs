@@ -4,6 +4,7 @@
 // Self-contained: `measurePool(stack)` takes the bench's stack; `node bench/src/pool.mjs
 // [--quick]` starts its own Redis and gateways (images built: `bash scripts/images.sh`).
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -80,8 +81,10 @@ export async function measurePool({ redisUrl, env, samples = 7, burst = 20 }) {
       results.burst[name] = await Promise.all(keys.map((apiKey) => firstCall(gateway.url, apiKey)));
     } finally {
       await store.close();
+      // Its exit, not a pause: the spares it is still starting are pooled (and listed) before it ends.
+      const exited = gateway.child.exitCode === null ? once(gateway.child, "exit") : null;
       gateway.child.kill("SIGTERM");
-      await sleep(500);
+      await exited;
       removeDeployment(deployment);
     }
   }
