@@ -8,7 +8,7 @@
 #                          the current image and settings: the replacement is healthy before the
 #                          old one is stopped (and drains), so no call fails and capacity never drops
 #   COMPOSE_PROFILES=ha stack.sh up|down   the same with Redis Sentinel (deploy/ha.yml)
-#   stack.sh down [opts]   stops it and removes the per-user MCP containers the gateways started
+#   stack.sh down [opts]   stops it and removes the per-user MCP containers (and networks) the gateways started
 #                          (Compose does not know them: the gateways create them through the Docker API)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,6 +94,9 @@ case "${1:-}" in
     "${compose[@]}" stop gateway reaper >/dev/null 2>&1 || true
     ids=$(docker ps -aq --filter "label=mcp-broker.deployment=${DEPLOYMENT_NAME:-compose}")
     [ -z "$ids" ] || docker rm -f $ids >/dev/null
+    # Their per-user networks (BACKEND_NETWORK=per-user); the stopped gateways hold no endpoints on them.
+    nets=$(docker network ls -q --filter "label=mcp-broker.deployment=${DEPLOYMENT_NAME:-compose}")
+    [ -z "$nets" ] || docker network rm $nets >/dev/null
     "${compose[@]}" down "${@:2}"
     ;;
   *)

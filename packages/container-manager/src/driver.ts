@@ -43,6 +43,10 @@ export interface ContainerDriver {
   listManaged(): Promise<ManagedContainer[]>;
   /** One server, or null when it does not exist. */
   inspect(containerId: string): Promise<ManagedContainer | null>;
+  /** Start-up work before serving (DockerDriver `per-user`: join the backend networks that exist). */
+  prepare?(): Promise<void>;
+  /** Removes what backends leave behind besides themselves (DockerDriver `per-user`: their networks); the count removed. */
+  pruneNetworks?(graceMs: number): Promise<number>;
   /** Resolves when the driver's engine answers (readiness checks). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,0 +1,202 @@
+import { execFile } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { connectClient, docker, eventually, freePort, requireDocker, resultText } from "@mcp-broker/test-support";
+import type Docker from "dockerode";
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+
+/**
+ * Run inside a backend with `node -e` (the stub image has node): connects to host:port and
+ * prints what happened within 2 s. `http` sends GET /metrics and prints the status if any
+ * answer came (a gateway's admin endpoints); `tcp` only connects.
+ */
+const PROBE = `
+const [mode, host, port] = process.argv.slice(1);
+const started = Date.now();
+const done = (outcome) => { console.log(JSON.stringify({ outcome, ms: Date.now() - started })); process.exit(0); };
+setTimeout(() => done("timeout"), 2000);
+const socket = require("net").connect({ host, port: Number(port) });
+socket.on("error", (error) => done(error.code || error.message));
+socket.on("close", () => done("closed without an answer"));
+socket.on("connect", () => {
+  if (mode === "tcp") return done("connected");
+  socket.write("GET /metrics HTTP/1.1\\r\\nHost: " + host + "\\r\\nConnection: close\\r\\n\\r\\n");
+  socket.once("data", (chunk) => done("answered " + String(chunk).split("\\r\\n")[0]));
+});`;
+
+interface Probe {
+  outcome: string;
+  ms: number;
+}
+
+async function probe(from: string, mode: "tcp" | "http", host: string, port: number): Promise<Probe> {
+  const { stdout } = await run("docker", ["exec", from, "node", "-e", PROBE, mode, host, String(port)], {
+    timeout: 15_000,
+  });
+  return JSON.parse(stdout.trim()) as Probe;
+}
+
+const addressOn = (info: Docker.ContainerInspectInfo, network: string) =>
+  info.NetworkSettings.Networks[network]?.IPAddress ?? "";
+const addressesOf = (info: Docker.ContainerInspectInfo) =>
+  Object.entries(info.NetworkSettings.Networks).map(([network, settings]) => [network, settings.IPAddress] as const);
+
+/**
+ * Issue #14 item 2 on the compose stack (BACKEND_NETWORK=per-user): each user's MCP server on a
+ * network of its own. From inside user A's server, every other part of the broker is refused or
+ * silent within 2 s; an address outside the broker (the host, standing in for Outline) answers;
+ * the gateways reach both users' servers; a replica added later joins the existing networks.
+ */
+describe("backend isolation on the compose stack", () => {
+  const project = `mcpb-iso-${process.pid}`;
+  const deployment = `iso-${process.pid}`;
+  let env: NodeJS.ProcessEnv;
+  let url: string;
+  let upstream: Server | undefined;
+  const results: Array<{ target: string; outcome: string; ms: number }> = [];
+
+  const service = (name: string) =>
+    docker.listContainers({
+      filters: { label: [`com.docker.compose.project=${project}`, `com.docker.compose.service=${name}`] },
+    });
+  const backendOf = async (key: string) => {
+    const client = await connectClient(url, { "X-Outline-API-Key": key });
+    const whoami = JSON.parse(resultText(await client.callTool({ name: "whoami", arguments: {} })));
+    await client.close();
+    return whoami as { key: string };
+  };
+
+  beforeAll(async () => {
+    await requireDocker("mcp-broker/gateway:local", "mcp-broker/reaper:local", "mcp-broker/engine-guard:local");
+    const [port, dashboard] = [await freePort(), await freePort()];
+    env = {
+      ...process.env,
+      COMPOSE_PROJECT_NAME: project,
+      DEPLOYMENT_NAME: deployment,
+      BROKER_PORT: String(port),
+      DASHBOARD_PORT: String(dashboard),
+      BACKEND_PULL: "false",
+      // The last test waits for a sweep to remove a network whose server is gone.
+      REAP_INTERVAL_SECONDS: "2",
+      ORPHAN_GRACE_SECONDS: "0",
+    };
+    url = `http://127.0.0.1:${port}/mcp`;
+    await run("bash", ["scripts/stack.sh", "up"], { cwd: root, env, timeout: 180_000 });
+  }, 200_000);
+  afterAll(async () => {
+    upstream?.close();
+    await run("bash", ["scripts/stack.sh", "down", "-v"], { cwd: root, env, timeout: 120_000 }).catch(() => {});
+    console.log(
+      `probes from user A's MCP server:\n${results.map((r) => `  ${r.target}: ${r.outcome} (${r.ms} ms)`).join("\n")}`,
+    );
+  }, 130_000);
+
+  it("lets user A's server reach its upstream and nothing of the broker, while the gateways reach both servers", async () => {
+    // Real MCP calls through the balancer: a gateway reaches each user's server.
+    const [a, b] = [await backendOf("ol_api_iso_demo_user_a"), await backendOf("ol_api_iso_demo_user_b")];
+    expect(a.key).not.toBe(b.key);
+
+    // The two users' servers and the warm pool's spares (Compose keeps WARM_POOL_SIZE=2): every
+    // one alone on the network of its own name, with a subnet from the pool.
+    const backends = await docker.listContainers({ filters: { label: [`mcp-broker.deployment=${deployment}`] } });
+    expect(backends.length).toBeGreaterThanOrEqual(2);
+    const infos = await Promise.all(backends.map((c) => docker.getContainer(c.Id).inspect()));
+    for (const info of infos) expect(Object.keys(info.NetworkSettings.Networks)).toEqual([info.Name.slice(1)]);
+    const [infoA, ...others] = infos as [Docker.ContainerInspectInfo, ...Docker.ContainerInspectInfo[]];
+    const nameA = infoA.Name.slice(1);
+    expect(addressOn(infoA, nameA)).toMatch(/^10\.213\./);
+
+    const inspectService = async (name: string) =>
+      Promise.all((await service(name)).map((c) => docker.getContainer(c.Id).inspect()));
+    const [gateways, reapers, redis, guards, reaperGuards] = await Promise.all(
+      ["gateway", "reaper", "redis", "engine-guard", "engine-guard-reaper"].map(inspectService),
+    );
+    expect(gateways).toHaveLength(2);
+
+    const targets: ReadonlyArray<readonly [string, "tcp" | "http", string, number]> = [
+      ...others.flatMap((other) => {
+        const name = other.Name.slice(1);
+        return [
+          [`another server ${name} (its address)`, "tcp", addressOn(other, name), 3000] as const,
+          [`another server ${name} (its name)`, "tcp", name, 3000] as const,
+        ];
+      }),
+      ...(redis ?? []).flatMap((r) => addressesOf(r).map(([n, ip]) => [`Redis on ${n}`, "tcp", ip, 6379] as const)),
+      ...[...(guards ?? []), ...(reaperGuards ?? [])].flatMap((g) =>
+        addressesOf(g).map(([n, ip]) => [`engine guard ${g.Name} on ${n}`, "tcp", ip, 2375] as const),
+      ),
+      ...(gateways ?? []).flatMap((g) =>
+        addressesOf(g).map(([n, ip]) => [`gateway ${g.Name} admin (/metrics) on ${n}`, "http", ip, 8080] as const),
+      ),
+      ...(reapers ?? []).flatMap((r) =>
+        addressesOf(r).map(([n, ip]) => [`reaper dashboard on ${n}`, "http", ip, 3001] as const),
+      ),
+    ];
+    // All at once: each probe gives up after 2 s on its own.
+    const probed = await Promise.all(
+      targets.map(async ([target, mode, host, port]) => ({
+        target: `${target} ${host}:${port}`,
+        ...(await probe(nameA, mode, host, port)),
+      })),
+    );
+    results.push(...probed);
+    for (const result of results) {
+      expect({ target: result.target, reached: /^(connected|answered)/.test(result.outcome) }).toEqual({
+        target: result.target,
+        reached: false,
+      });
+      expect(result.ms).toBeLessThanOrEqual(2100);
+    }
+
+    // Outbound still works: the host, at A's network gateway address, stands in for Outline.
+    const hostAddress = infoA.NetworkSettings.Networks[nameA]?.Gateway as string;
+    const upstreamPort = await freePort();
+    upstream = createServer((_request, response) => response.end("upstream"));
+    await new Promise<void>((resolve) => upstream?.listen(upstreamPort, hostAddress, resolve));
+    const outbound = await probe(nameA, "http", hostAddress, upstreamPort);
+    results.push({ target: `its upstream (the host) ${hostAddress}:${upstreamPort}`, ...outbound });
+    expect(outbound.outcome).toMatch(/^answered HTTP\/1\.1 200/);
+  }, 120_000);
+
+  it("connects a gateway replica added later to the existing backend networks", async () => {
+    const before = new Set((await service("gateway")).map((c) => c.Id));
+    const started = performance.now();
+    await run("bash", ["scripts/stack.sh", "scale", "3"], { cwd: root, env, timeout: 120_000 });
+    const added = (await service("gateway")).find((c) => !before.has(c.Id));
+    if (!added) throw new Error("no new gateway replica");
+    const networks = await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } });
+    expect(networks.length).toBeGreaterThanOrEqual(2);
+    await eventually(
+      async () => {
+        const joined = await Promise.all(
+          networks.map(async (n) => Object.keys((await docker.getNetwork(n.Id).inspect()).Containers ?? {})),
+        );
+        expect(joined.every((members) => members.includes(added.Id))).toBe(true);
+      },
+      { timeoutMs: 30_000 },
+    );
+    console.log(
+      `a gateway replica added later joined ${networks.length} backend networks ${Math.round(performance.now() - started)} ms after scale began`,
+    );
+    // And every call still reaches the user's own server.
+    for (let i = 0; i < 6; i++) await backendOf("ol_api_iso_demo_user_a");
+  }, 150_000);
+
+  it("removes a server's network through the reaper's guard once the server is gone", async () => {
+    const names = async () =>
+      (await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } })).map((n) => n.Name);
+    const [gone, ...kept] = await names();
+    if (!gone) throw new Error("no backend network");
+    await docker.getContainer(gone).remove({ force: true });
+    const started = performance.now();
+    const left = await eventually(names, { timeoutMs: 30_000, until: (now) => !now.includes(gone) });
+    // The others stay (the warm pool may have added one meanwhile).
+    expect(kept.every((name) => left.includes(name))).toBe(true);
+    console.log(
+      `the reaper removed the network of a removed server ${Math.round(performance.now() - started)} ms later`,
+    );
+  }, 60_000);
+});
