@@ -98,11 +98,14 @@ export function networkCreateBody(name: string, deployment: string, subnet: stri
 
 /**
  * A `connection` listener for the servers of a peer (the gateway's port, the reaper's dashboard).
- * A peer sits on every backend's network, so a backend could open a connection to it there:
- * such a connection is closed before a byte of it is read. Register it first (`prependListener`).
+ * A peer sits on every backend's network, so a backend could open a connection to it there; and
+ * to the peer's other addresses too, whenever the host forwards a packet between bridges that
+ * Docker's isolation rules should have dropped (the peer then answers straight back over the
+ * backend's network). No client of a peer comes from the pool, so a connection from a pool
+ * address or to one is closed before a byte of it is read. Register it first (`prependListener`).
  */
 export function closeBackendConnections(pool: string): (socket: Socket) => void {
   return (socket) => {
-    if (inCidr(socket.localAddress ?? "", pool)) socket.destroy();
+    if (inCidr(socket.localAddress ?? "", pool) || inCidr(socket.remoteAddress ?? "", pool)) socket.destroy();
   };
 }

@@ -55,16 +55,18 @@ describe("backend subnets", () => {
     expect(isPoolSubnet("172.17.0.0/27", policy.subnets as never)).toBe(false); // outside
   });
 
-  it("closes a connection that arrives on a backend network address, and only that one", () => {
+  it("closes a connection that arrives on a backend network address or from one, and only those", () => {
     const close = closeBackendConnections("10.213.0.0/16");
-    const socket = (localAddress: string) => {
+    const socket = (localAddress: string, remoteAddress: string) => {
       let destroyed = false;
-      close({ localAddress, destroy: () => (destroyed = true) } as unknown as Socket);
+      close({ localAddress, remoteAddress, destroy: () => (destroyed = true) } as unknown as Socket);
       return destroyed;
     };
-    expect(socket("::ffff:10.213.1.2")).toBe(true);
-    expect(socket("172.20.0.5")).toBe(false);
-    expect(socket("127.0.0.1")).toBe(false);
+    expect(socket("::ffff:10.213.1.2", "::ffff:10.213.1.1")).toBe(true);
+    // A backend's packet forwarded by the host to the peer's broker address keeps its source.
+    expect(socket("::ffff:172.30.0.4", "::ffff:10.213.75.130")).toBe(true);
+    expect(socket("172.20.0.5", "172.20.0.3")).toBe(false);
+    expect(socket("127.0.0.1", "127.0.0.1")).toBe(false);
   });
 });
 
