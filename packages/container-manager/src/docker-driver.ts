@@ -60,6 +60,9 @@ export interface DockerDriverOptions {
   log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
 }
 
+/** Backend networks younger than this are never pruned (`pruneNetworks`). */
+const NETWORK_MIN_AGE_MS = 60_000;
+
 /** One container per user, created on demand through the Docker Engine API (dockerode). */
 export class DockerDriver implements ContainerDriver {
   readonly kind = "docker" as const;
@@ -195,11 +198,22 @@ export class DockerDriver implements ContainerDriver {
     if (joined) this.#options.log?.("info", "joined backend networks", { networks: joined, ms });
   }
 
-  /** With `per-user`: removes backend networks whose backend is gone (the reaper's sweep). */
+  /** With `per-user`: joins the network of the backend at `endpoint` (named as the backend, its host). */
+  async reach(backend: Pick<Backend, "endpoint">): Promise<boolean> {
+    if (!this.#networks) return false;
+    return this.#networks.joinOne(new URL(backend.endpoint).hostname);
+  }
+
+  /**
+   * With `per-user`: removes backend networks whose backend is gone (the reaper's sweep), none
+   * younger than a minute whatever `graceMs` says: a network is made just before its container,
+   * so a younger one may be a start under way (seen with ORPHAN_GRACE_SECONDS=0: a spare's
+   * network pruned between the two steps).
+   */
   async pruneNetworks(graceMs: number): Promise<number> {
     if (!this.#networks) return 0;
     const live = new Set((await this.listManaged()).map((container) => container.name));
-    return this.#networks.prune(live, graceMs);
+    return this.#networks.prune(live, Math.max(graceMs, NETWORK_MIN_AGE_MS));
   }
 
   async close(): Promise<void> {}

@@ -85,6 +85,22 @@ describe("per-user backend networks on the real engine", () => {
     );
   }, 60_000);
 
+  it("joins a replica that missed a network once: true when it was not on it, false when it was or the network is gone", async () => {
+    const creator = await startPeer();
+    const networks = new DockerNetworks(docker, { deployment, subnets, self: creator.id.slice(0, 12) });
+    await networks.ensure(name(5));
+    // A replica that was restarting while the network was made: not connected by its creator.
+    const missed = await docker.createContainer({ Image: images.stub, Env: ["OUTLINE_API_KEY=peer", "PORT=3000"] });
+    await missed.start();
+    peers.push(missed);
+    expect(await members(name(5))).not.toContain(missed.id);
+    const replica = new DockerNetworks(docker, { deployment, subnets, self: missed.id.slice(0, 12) });
+    expect(await replica.joinOne(name(5))).toBe(true);
+    expect(await members(name(5))).toContain(missed.id);
+    expect(await replica.joinOne(name(5))).toBe(false);
+    expect(await replica.joinOne(name(99))).toBe(false); // no such network
+  }, 60_000);
+
   it("prunes networks whose backend is gone, disconnecting the peers first, and keeps the live ones", async () => {
     const networks = new DockerNetworks(docker, { deployment, subnets });
     const live = new Set([name(1)]);

@@ -52,6 +52,22 @@ export class DockerNetworks {
     if (this.options.self) await this.#connect(name, this.options.self);
   }
 
+  /**
+   * Connects this process to the backend network `name` if it is not on it yet: true when it
+   * was not (a replica that missed the network's creation), false when it was, or when the
+   * network is gone or this process has no container.
+   */
+  async joinOne(name: string): Promise<boolean> {
+    const { self } = this.options;
+    if (!self) return false;
+    try {
+      return await this.#connect(name, self);
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw error;
+    }
+  }
+
   /** Connects this process's container to every backend network (a replica that starts after backends did). */
   async join(): Promise<number> {
     const { self } = this.options;
@@ -104,12 +120,14 @@ export class DockerNetworks {
     throw new ContainerStartError(name, `no free /${subnets.prefixLength} subnet left in ${subnets.pool}`);
   }
 
-  async #connect(network: string, container: string): Promise<void> {
+  /** True when connected now, false when it was connected before. */
+  async #connect(network: string, container: string): Promise<boolean> {
     try {
       await engine(() => this.docker.getNetwork(network).connect({ Container: container }));
+      return true;
     } catch (error) {
       // "endpoint with name ... already exists in network": connected before.
-      if (statusOf(error) === 403 && /already exists/i.test(apiMessage(error))) return;
+      if (statusOf(error) === 403 && /already exists/i.test(apiMessage(error))) return false;
       throw error;
     }
   }
