@@ -200,8 +200,10 @@ export class DockerDriver implements ContainerDriver {
 
   /** With `per-user`: joins the network of the backend at `endpoint` (named as the backend, its host). */
   async reach(backend: Pick<Backend, "endpoint">): Promise<boolean> {
-    if (!this.#networks) return false;
-    return this.#networks.joinOne(new URL(backend.endpoint).hostname);
+    const host = new URL(backend.endpoint).hostname;
+    // Only this deployment's backends have networks of their own (spares too: named alike).
+    if (!this.#networks || !host.startsWith(backendName(this.#options, ""))) return false;
+    return this.#networks.joinOne(host);
   }
 
   /**

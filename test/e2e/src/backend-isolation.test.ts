@@ -67,7 +67,7 @@ describe("backend isolation on the compose stack", () => {
     const client = await connectClient(url, { "X-Outline-API-Key": key });
     const whoami = JSON.parse(resultText(await client.callTool({ name: "whoami", arguments: {} })));
     await client.close();
-    return whoami as { key: string };
+    return whoami as { key: string; instance: string };
   };
 
   beforeAll(async () => {
@@ -99,6 +99,20 @@ describe("backend isolation on the compose stack", () => {
     // Real MCP calls through the balancer: a gateway reaches each user's server.
     const [a, b] = [await backendOf("ol_api_iso_demo_user_a"), await backendOf("ol_api_iso_demo_user_b")];
     expect(a.key).not.toBe(b.key);
+    // Probes start once the warm pool has refilled: while Docker 20.10 creates or removes a
+    // network it briefly forwards between bridges (measured: docs/architecture.md, "Backend
+    // isolation"), a window this test does not measure; the peers' own filters cover it.
+    let last = -1;
+    await eventually(
+      async () => {
+        const count = (await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } }))
+          .length;
+        const steady = count === last && count >= 4;
+        last = count;
+        if (!steady) throw new Error(`backend networks still changing (${count})`);
+      },
+      { timeoutMs: 60_000, intervalMs: 3_000 },
+    );
 
     // The two users' servers and the warm pool's spares (Compose keeps WARM_POOL_SIZE=2): every
     // one alone on the network of its own name, with a subnet from the pool.
@@ -116,6 +130,8 @@ describe("backend isolation on the compose stack", () => {
       ["gateway", "reaper", "redis", "engine-guard", "engine-guard-reaper"].map(inspectService),
     );
     expect(gateways).toHaveLength(2);
+    // Every target kind is probed: none may drop out of the list unnoticed.
+    expect([reapers, redis, guards, reaperGuards].map((list) => list?.length)).toEqual([1, 1, 1, 1]);
 
     const targets: ReadonlyArray<readonly [string, "tcp" | "http", string, number]> = [
       ...others.flatMap((other) => {
@@ -127,7 +143,7 @@ describe("backend isolation on the compose stack", () => {
       }),
       ...(redis ?? []).flatMap((r) => addressesOf(r).map(([n, ip]) => [`Redis on ${n}`, "tcp", ip, 6379] as const)),
       ...[...(guards ?? []), ...(reaperGuards ?? [])].flatMap((g) =>
-        addressesOf(g).map(([n, ip]) => [`engine guard ${g.Name} on ${n}`, "tcp", ip, 2375] as const),
+        addressesOf(g).map(([n, ip]) => [`engine guard ${g.Name} on ${n}`, "http", ip, 2375] as const),
       ),
       ...(gateways ?? []).flatMap((g) =>
         addressesOf(g).map(([n, ip]) => [`gateway ${g.Name} admin (/metrics) on ${n}`, "http", ip, 8080] as const),
@@ -232,16 +248,37 @@ describe("backend isolation on the compose stack", () => {
     for (let i = 0; i < 6; i++) await backendOf("ol_api_iso_demo_user_a");
   }, 150_000);
 
-  it("serves the user through a replica that had lost the user's network: the replica joins it again", async () => {
-    if (!nameA) throw new Error("the first test found no backend of user A");
-    const replicas = await service("gateway");
-    // Every replica off A's network: as if each had been restarting when the network was made.
-    for (const replica of replicas) await docker.getNetwork(nameA).disconnect({ Container: replica.Id, Force: true });
-    const members = async () => Object.keys((await docker.getNetwork(nameA).inspect()).Containers ?? {});
-    expect((await members()).some((id) => replicas.some((replica) => replica.Id === id))).toBe(false);
-    // The balancer spreads these over the replicas; each call still reaches A's own server.
-    for (let i = 0; i < 2 * replicas.length; i++) await backendOf("ol_api_iso_demo_user_a");
-    expect((await members()).some((id) => replicas.some((replica) => replica.Id === id))).toBe(true);
+  it("serves a new user on a spare whose network every replica missed: the first connection joins it", async () => {
+    // As if each replica had been restarting when the spares' networks were made: none is on them.
+    const spares = (
+      await docker.listContainers({ filters: { label: [`mcp-broker.deployment=${deployment}`] } })
+    ).filter((c) => (c.Labels["mcp-broker.user"] ?? "").startsWith("spare-"));
+    expect(spares.length).toBeGreaterThanOrEqual(1);
+    const replicas = (await service("gateway")).map((replica) => replica.Id);
+    const networks = spares.map((spare) => (spare.Names[0] ?? "").slice(1));
+    for (const network of networks) {
+      const members = Object.keys((await docker.getNetwork(network).inspect()).Containers ?? {});
+      for (const replica of replicas.filter((id) => members.includes(id)))
+        await docker.getNetwork(network).disconnect({ Container: replica, Force: true });
+    }
+    const joined = async () => {
+      let count = 0;
+      for (const network of networks) {
+        const members = Object.keys((await docker.getNetwork(network).inspect()).Containers ?? {});
+        count += replicas.filter((id) => members.includes(id)).length;
+      }
+      return count;
+    };
+    expect(await joined()).toBe(0);
+    // A new key claims one of those spares; the balancer spreads its calls over the replicas.
+    const started = performance.now();
+    const first = await backendOf("ol_api_iso_demo_user_c");
+    for (let i = 0; i < 2 * replicas.length; i++)
+      expect(await backendOf("ol_api_iso_demo_user_c")).toMatchObject({ instance: first.instance });
+    expect(await joined()).toBeGreaterThanOrEqual(1);
+    console.log(
+      `a new user's ${1 + 2 * replicas.length} calls on a spare no replica was on took ${Math.round(performance.now() - started)} ms`,
+    );
   }, 120_000);
 
   it("removes a server's network through the reaper's guard once the server is gone", async () => {
