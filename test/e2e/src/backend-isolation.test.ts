@@ -102,17 +102,15 @@ describe("backend isolation on the compose stack", () => {
     // Probes start once the warm pool has refilled: while Docker 20.10 creates or removes a
     // network it briefly forwards between bridges (measured: docs/architecture.md, "Backend
     // isolation"), a window this test does not measure; the peers' own filters cover it.
-    let last = -1;
-    await eventually(
-      async () => {
-        const count = (await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } }))
-          .length;
-        const steady = count === last && count >= 4;
-        last = count;
-        if (!steady) throw new Error(`backend networks still changing (${count})`);
-      },
-      { timeoutMs: 60_000, intervalMs: 3_000 },
-    );
+    const networkCount = async () =>
+      (await docker.listNetworks({ filters: { label: [`mcp-broker.deployment=${deployment}`] } })).length;
+    for (let last = -1, waited = 0; ; waited += 3_000) {
+      const count = await networkCount();
+      if (count === last && count >= 4) break;
+      if (waited > 60_000) throw new Error(`backend networks still changing after 60 s (${count})`);
+      last = count;
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+    }
 
     // The two users' servers and the warm pool's spares (Compose keeps WARM_POOL_SIZE=2): every
     // one alone on the network of its own name, with a subnet from the pool.
