@@ -8,7 +8,8 @@
 #                          the current image and settings: the replacement is healthy before the
 #                          old one is stopped (and drains), so no call fails and capacity never drops
 #   COMPOSE_PROFILES=ha stack.sh up|down   the same with Redis Sentinel (deploy/ha.yml)
-#   stack.sh down [opts]   stops it and removes the per-user MCP containers the gateways started
+#   stack.sh up also adds one iptables rule (root only; BACKEND_FIREWALL=off skips it): see backend_firewall
+#   stack.sh down [opts]   stops it and removes the per-user MCP containers (and networks) the gateways started
 #                          (Compose does not know them: the gateways create them through the Docker API)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,10 +51,33 @@ ensure_secrets() {
   done
 }
 scale() { "${compose[@]}" up -d --no-deps --no-recreate --scale "gateway=$1" gateway; }
+# Docker 20.10 forwards between bridges for a moment each time it creates or removes a network
+# (measured: docs/architecture.md, "Backend isolation"), and per-user networks make one per
+# backend. One DOCKER-USER rule (Docker never rewrites that chain) closes the window: new
+# connections routed from the backend pool into any bridge are dropped; a backend's own bridge
+# (gateways calling it) and the way out (its Outline) are untouched. Needs root and iptables;
+# BACKEND_FIREWALL=off skips it.
+backend_firewall() {
+  [ "${BACKEND_FIREWALL:-on}" = off ] && return 0
+  local pool=${BACKEND_NETWORK_POOL:-10.213.0.0/16} bridge
+  for bridge in "br+" docker0; do
+    local rule=(-s "$pool" -o "$bridge" -m conntrack --ctstate NEW -m physdev ! --physdev-is-bridged -j DROP)
+    if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null; then
+      echo "stack: not root (or no iptables): backends are isolated except while Docker creates a network;" \
+        "to close that too: iptables -I DOCKER-USER ${rule[*]}" >&2
+      continue
+    fi
+    iptables -C DOCKER-USER "${rule[@]}" 2>/dev/null || iptables -I DOCKER-USER "${rule[@]}"
+  done
+  [ "$(id -u)" = 0 ] && command -v iptables >/dev/null &&
+    echo "stack: DOCKER-USER drops new connections from $pool routed into any bridge (BACKEND_FIREWALL=off skips this)" >&2
+  return 0
+}
 
 case "${1:-}" in
   up)
     ensure_secrets
+    backend_firewall
     "${compose[@]}" up -d --no-build --scale "gateway=$replicas"
     for _ in $(seq 1 90); do
       curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
@@ -94,6 +118,9 @@ case "${1:-}" in
     "${compose[@]}" stop gateway reaper >/dev/null 2>&1 || true
     ids=$(docker ps -aq --filter "label=mcp-broker.deployment=${DEPLOYMENT_NAME:-compose}")
     [ -z "$ids" ] || docker rm -f $ids >/dev/null
+    # Their per-user networks (BACKEND_NETWORK=per-user); the stopped gateways hold no endpoints on them.
+    nets=$(docker network ls -q --filter "label=mcp-broker.deployment=${DEPLOYMENT_NAME:-compose}")
+    [ -z "$nets" ] || docker network rm $nets >/dev/null
     "${compose[@]}" down "${@:2}"
     ;;
   *)

@@ -1,4 +1,5 @@
-// Sums the jest results every workspace wrote (`jest --json --outputFile=.jest-results.json`)
+// Sums the jest results every workspace wrote (`jest --json --outputFile=.jest-results.json`,
+// and `.jest-results-<pass>.json` for a further pass, as test/e2e runs its Swarm suite apart)
 // into one closing line that CI reads: `tests: N passed, N failed`.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,15 +20,18 @@ const missing = [];
 for (const dir of dirs) {
   const manifest = join(root, dir, "package.json");
   if (!existsSync(manifest) || !JSON.parse(readFileSync(manifest, "utf8")).scripts?.test) continue;
-  const file = join(root, dir, ".jest-results.json");
-  if (!existsSync(file)) {
+  // `.jest-results.json`, and `.jest-results-<pass>.json` from a workspace that runs jest more than once.
+  const files = readdirSync(join(root, dir)).filter((name) => /^\.jest-results(-[\w-]+)?\.json$/.test(name));
+  if (!files.includes(".jest-results.json")) {
     missing.push(dir);
     continue;
   }
-  const result = JSON.parse(readFileSync(file, "utf8"));
-  passed += result.numPassedTests;
-  failed += result.numFailedTests + result.numRuntimeErrorTestSuites;
-  skipped += result.numPendingTests + result.numTodoTests;
+  for (const name of files) {
+    const result = JSON.parse(readFileSync(join(root, dir, name), "utf8"));
+    passed += result.numPassedTests;
+    failed += result.numFailedTests + result.numRuntimeErrorTestSuites;
+    skipped += result.numPendingTests + result.numTodoTests;
+  }
 }
 for (const dir of missing) console.log(`no test results from ${dir} (its suite did not run to the end)`);
 failed += missing.length;

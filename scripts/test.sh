@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
 echo "[test] node $(node --version), $(docker version --format 'engine {{.Server.Version}}' 2>/dev/null || echo 'no engine')"
-rm -f apps/*/.jest-results.json packages/*/.jest-results.json test/*/.jest-results.json
+rm -f apps/*/.jest-results*.json packages/*/.jest-results*.json test/*/.jest-results*.json
 
 npx turbo run build --output-logs=errors-only || exit 1
 bash scripts/images.sh || exit 1

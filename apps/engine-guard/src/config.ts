@@ -1,4 +1,4 @@
-import { DRIVER_DEFAULTS, type EnginePolicy } from "@mcp-broker/container-manager";
+import { DRIVER_DEFAULTS, type EnginePolicy, parseCidr, SUBNET_POOL_DEFAULTS } from "@mcp-broker/container-manager";
 import { envFields, parseEnv } from "@mcp-broker/service-runtime";
 import { z } from "zod";
 
@@ -38,7 +38,14 @@ const schema = z.object({
   GUARD_ENGINE_SOCKET: z.string().startsWith("/").default("/var/run/docker.sock"),
   GUARD_IMAGES: imageList,
   GUARD_CONTAINER_PORT: z.coerce.number().int().min(1).max(65535).default(DRIVER_DEFAULTS.port),
+  /** "", a network name, or `per-user` (each backend on its own network, created through the guard). */
   GUARD_NETWORK: z.string().default(""),
+  /** With `per-user`: the pool backend subnets must come from, and their prefix length. */
+  GUARD_NETWORK_POOL: z
+    .string()
+    .default(SUBNET_POOL_DEFAULTS.pool)
+    .refine((value) => parseCidr(value) !== undefined, "must be an IPv4 CIDR such as 10.213.0.0/16"),
+  GUARD_NETWORK_PREFIX: z.coerce.number().int().min(16).max(29).default(SUBNET_POOL_DEFAULTS.prefixLength),
   GUARD_PUBLISH_HOST: z.string().default(DRIVER_DEFAULTS.publishHost),
   GUARD_MAX_MEMORY_MB: positiveInt(DRIVER_DEFAULTS.memoryBytes / MiB),
   GUARD_MAX_CPUS: z.coerce
@@ -67,6 +74,7 @@ export function enginePolicyOf(config: GuardConfig): EnginePolicy {
     namePrefix: DRIVER_DEFAULTS.namePrefix,
     port: config.GUARD_CONTAINER_PORT,
     network: config.GUARD_NETWORK,
+    subnets: { pool: config.GUARD_NETWORK_POOL, prefixLength: config.GUARD_NETWORK_PREFIX },
     publishHost: config.GUARD_PUBLISH_HOST,
     maxMemoryBytes: config.GUARD_MAX_MEMORY_MB * MiB,
     maxNanoCpus: Math.round(config.GUARD_MAX_CPUS * 1e9),

@@ -1,8 +1,17 @@
-import { checkContainerName, checkCreate, type EnginePolicy, isBrokerContainer } from "@mcp-broker/container-manager";
+import {
+  checkContainerName,
+  checkCreate,
+  type EnginePolicy,
+  isBrokerContainer,
+  isPeerContainer,
+  PER_USER_NETWORK,
+} from "@mcp-broker/container-manager";
 import type { Logger } from "pino";
+import { readLimited } from "./body.js";
 import type { GuardRole } from "./config.js";
 import { BrokerContainers } from "./containers.js";
 import { type Engine, streamed } from "./engine.js";
+import { networkCall } from "./networks.js";
 import { type Operation, parseRequest } from "./operations.js";
 
 export interface GuardDeps {
@@ -48,10 +57,14 @@ export function createGuard({ policy, role, engine, log }: GuardDeps): (request:
       case "list": {
         const answer = await engine.json({ method: "GET", path: `${op.version}/containers/json${query}`, signal });
         if (answer.status !== 200 || !Array.isArray(answer.body)) return new Response(answer.text, answer);
-        // The filter already selects only backends; checking each entry again costs nothing.
+        // The filter already selects only backends (or peers); checking each entry again costs nothing.
         return json(
           200,
-          answer.body.filter((entry) => isBrokerContainer(entry?.Labels, policy)),
+          answer.body.filter(
+            (entry) =>
+              isBrokerContainer(entry?.Labels, policy) ||
+              (policy.network === PER_USER_NETWORK && isPeerContainer(entry?.Labels, policy)),
+          ),
         );
       }
       case "inspect": {
@@ -78,6 +91,15 @@ export function createGuard({ policy, role, engine, log }: GuardDeps): (request:
           await engine.call({ method: "POST", path: `${op.version}/images/create${query}`, headers, signal }),
           "POST",
         );
+      }
+      case "network-list":
+      case "network-create":
+      case "network-inspect":
+      case "network-connect":
+      case "network-disconnect":
+      case "network-remove": {
+        const answer = await networkCall(engine, policy, request, op);
+        return answer instanceof Response ? answer : refuse(request, url, answer.refused);
       }
       default:
         return onContainer(request, url, op, query);
@@ -114,6 +136,11 @@ export function createGuard({ policy, role, engine, log }: GuardDeps): (request:
       return refuse(request, url, "create body is not JSON");
     }
     const problems = checkCreate(body, policy);
+    // A backend joins the network of its own name, never another user's.
+    const networkMode = (body as { HostConfig?: { NetworkMode?: unknown } }).HostConfig?.NetworkMode;
+    if (policy.network === PER_USER_NETWORK && networkMode !== name) {
+      problems.push(`HostConfig.NetworkMode: must be the backend's own network ${JSON.stringify(name)}`);
+    }
     if (problems.length > 0) return refuse(request, url, problems.join("; "));
     // Re-serialised from what was checked: duplicate keys or odd encodings the engine's JSON
     // decoder might read differently never reach it.
@@ -152,19 +179,4 @@ function withoutEnvValues<T extends { Config?: { Env?: unknown } } | undefined>(
     info.Config.Env = env.map((entry) => `${String(entry).split("=")[0]}=[redacted]`);
   }
   return info;
-}
-
-/** The body as text, or undefined once it passes `max` bytes (read no further). */
-async function readLimited(request: Request, max: number): Promise<string | undefined> {
-  const declared = Number(request.headers.get("content-length") ?? 0);
-  if (declared > max) return undefined;
-  if (!request.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of request.body) {
-    size += chunk.byteLength;
-    if (size > max) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }

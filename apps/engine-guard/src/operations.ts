@@ -1,4 +1,10 @@
-import { brokerLabelFilter, type EnginePolicy, isAllowedImage } from "@mcp-broker/container-manager";
+import {
+  brokerLabelFilter,
+  type EnginePolicy,
+  isAllowedImage,
+  PEER_LABEL,
+  PER_USER_NETWORK,
+} from "@mcp-broker/container-manager";
 import type { GuardRole } from "./config.js";
 
 /** The Engine API calls the guard knows; every other path and method is refused. */
@@ -16,14 +22,24 @@ export type OperationName =
   | "wait"
   | "remove"
   | "image-inspect"
-  | "image-pull";
+  | "image-pull"
+  | NetworkOperationName;
+
+/** Backend networks (`GUARD_NETWORK=per-user`, networks.ts): refused under any other policy. */
+export type NetworkOperationName =
+  | "network-list"
+  | "network-create"
+  | "network-inspect"
+  | "network-connect"
+  | "network-disconnect"
+  | "network-remove";
 
 /** One allowed call, rebuilt from what was checked: only this is ever sent to the engine. */
 export interface Operation {
   name: OperationName;
   /** `/v1.41`, or "" for the engine's own version. */
   version: string;
-  /** The container reference from the path (name or id), resolved before anything is sent. */
+  /** The container (or network) reference from the path (name or id), resolved before anything is sent. */
   ref?: string;
   /** The image from the path or query, one of the policy's. */
   image?: string;
@@ -46,6 +62,8 @@ interface Route {
   methods: readonly string[];
   path: RegExp;
   query: Readonly<Record<string, RegExp>>;
+  /** One path, two calls: the call a method other than the first names. */
+  byMethod?: Readonly<Record<string, OperationName>>;
 }
 
 const ROUTES: readonly Route[] = [
@@ -87,6 +105,17 @@ const ROUTES: readonly Route[] = [
   { name: "remove", methods: ["DELETE"], path: new RegExp(`^/containers/${REF}$`), query: { force: BOOL, v: BOOL } },
   { name: "image-inspect", methods: ["GET"], path: /^\/images\/(.+)\/json$/, query: {} },
   { name: "image-pull", methods: ["POST"], path: /^\/images\/create$/, query: { fromImage: ANY, tag: ANY } },
+  { name: "network-list", methods: ["GET"], path: /^\/networks$/, query: {} },
+  { name: "network-create", methods: ["POST"], path: /^\/networks\/create$/, query: {} },
+  {
+    name: "network-inspect",
+    methods: ["GET", "DELETE"],
+    byMethod: { DELETE: "network-remove" },
+    path: new RegExp(`^/networks/${REF}$`),
+    query: {},
+  },
+  { name: "network-connect", methods: ["POST"], path: new RegExp(`^/networks/${REF}/connect$`), query: {} },
+  { name: "network-disconnect", methods: ["POST"], path: new RegExp(`^/networks/${REF}/disconnect$`), query: {} },
 ];
 
 const ALL = new Set(ROUTES.map((route) => route.name));
@@ -97,7 +126,21 @@ const ALL = new Set(ROUTES.map((route) => route.name));
  */
 const ROLES: Readonly<Record<GuardRole, ReadonlySet<OperationName>>> = {
   gateway: ALL,
-  reaper: new Set<OperationName>(["ping", "version", "list", "inspect", "stop", "remove"]),
+  // Networks: a reaper joins the backend networks (to end idle sessions) and prunes those left
+  // behind; it creates none.
+  reaper: new Set<OperationName>([
+    "ping",
+    "version",
+    "list",
+    "inspect",
+    "stop",
+    "remove",
+    "network-list",
+    "network-inspect",
+    "network-connect",
+    "network-disconnect",
+    "network-remove",
+  ]),
 };
 
 /**
@@ -124,7 +167,11 @@ export function parseRequest(method: string, url: URL, role: GuardRole, policy: 
   const route = ROUTES.find((candidate) => candidate.path.test(path));
   if (!route) return refuse(`${path} is not an Engine API call the broker makes`);
   if (!route.methods.includes(method)) return refuse(`${method} ${path} is not allowed`);
-  if (!ROLES[role].has(route.name)) return refuse(`${route.name} is not allowed for the ${role} role`);
+  const name = route.byMethod?.[method] ?? route.name;
+  if (!ROLES[role].has(name)) return refuse(`${name} is not allowed for the ${role} role`);
+  if (name.startsWith("network-") && policy.network !== PER_USER_NETWORK) {
+    return refuse(`${name} is allowed only with per-user backend networks (GUARD_NETWORK=${PER_USER_NETWORK})`);
+  }
 
   const query = new URLSearchParams();
   for (const [key, pattern] of Object.entries(route.query)) {
@@ -133,11 +180,13 @@ export function parseRequest(method: string, url: URL, role: GuardRole, policy: 
     if (!pattern.test(value)) return refuse(`query parameter ${key} has an unexpected value`);
     query.set(key, value);
   }
-  const operation: Operation = { name: route.name, version, query };
+  const operation: Operation = { name, version, query };
   const captured = route.path.exec(path)?.[1];
-  if (route.name === "image-inspect") return imageInspect(operation, captured ?? "", policy);
-  if (route.name === "image-pull") return imagePull(operation, policy);
-  if (route.name === "list") return restrictList(operation, url.searchParams.get("filters"), policy);
+  if (name === "image-inspect") return imageInspect(operation, captured ?? "", policy);
+  if (name === "image-pull") return imagePull(operation, policy);
+  if (name === "list" || name === "network-list") {
+    return restrictList(operation, url.searchParams.get("filters"), policy);
+  }
   if (captured) operation.ref = captured;
   return { ok: true, operation };
 }
@@ -178,6 +227,8 @@ function splitReference(image: string): [string, string] {
 /**
  * A list always carries this deployment's label filter (the engine ANDs label filters, so the
  * caller's own filters can only narrow it); other filter kinds (status, name, id) also narrow.
+ * With per-user networks, a container list may ask for the deployment's peers instead (the
+ * gateways and the reaper, to connect them to a new backend network): then it carries that label.
  */
 function restrictList(operation: Operation, raw: string | null, policy: EnginePolicy): Parsed {
   let filters: unknown = {};
@@ -195,7 +246,10 @@ function restrictList(operation: Operation, raw: string | null, policy: EnginePo
     if (!values?.every((item) => typeof item === "string")) return refuse(`filter ${kind} is not a list of strings`);
     merged[kind] = values as string[];
   }
-  merged.label = [...new Set([...(merged.label ?? []), ...brokerLabelFilter(policy.deployment)])];
+  const peers = `${PEER_LABEL}=${policy.deployment}`;
+  const forPeers = operation.name === "list" && policy.network === PER_USER_NETWORK && merged.label?.includes(peers);
+  const required = forPeers ? [peers] : brokerLabelFilter(policy.deployment);
+  merged.label = [...new Set([...(merged.label ?? []), ...required])];
   operation.query.set("filters", JSON.stringify(merged));
   return { ok: true, operation };
 }

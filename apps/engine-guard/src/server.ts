@@ -1,4 +1,5 @@
 import type { Duplex } from "node:stream";
+import { closeBackendConnections, PER_USER_NETWORK } from "@mcp-broker/container-manager";
 import { type Listening, listen } from "@mcp-broker/service-runtime";
 import type { Logger } from "pino";
 import { enginePolicyOf, type GuardConfig } from "./config.js";
@@ -35,6 +36,11 @@ export async function startGuard(config: GuardConfig, logger: Logger): Promise<R
   } catch (error) {
     await engine.close();
     throw error;
+  }
+  // Backends have no route to the guard's network; should the host forward their packets anyway
+  // (its isolation rules missing), the guard still serves no connection from the backend pool.
+  if (config.GUARD_NETWORK === PER_USER_NETWORK) {
+    listening.server.prependListener("connection", closeBackendConnections(config.GUARD_NETWORK_POOL));
   }
   listening.server.on("upgrade", (request, socket) => {
     logger.warn({ method: request.method, path: request.url?.split("?")[0] }, "connection upgrade refused");

@@ -63,7 +63,9 @@ export function createApp(deps: AppDeps): GatewayApp {
   // With tracing on, every store call inside a traced request is a span (docs/architecture.md#tracing).
   const store = tracedStore(deps.store);
   const metrics = deps.metrics ?? createMetrics(store, logger);
-  const dispatcher = deps.dispatcher ?? createDispatcher();
+  const reach = driver.reach?.bind(driver);
+  const dispatcher =
+    deps.dispatcher ?? createDispatcher(reach && ((hostname) => reach({ endpoint: `http://${hostname}/` })));
   const spares = new SpareRefill({ config, store, driver, metrics, logger });
   const instanceId = randomUUID().slice(0, 8);
   const broker = new Broker({ config, store, driver, dispatcher, metrics, spares, instanceId, logger });

@@ -58,6 +58,8 @@ export class Backends {
   async ensureLocked(user: User, log: Logger, stale?: Route): Promise<Route> {
     const current = await this.deps.store.getRoute(user.id);
     if (usable(current, stale)) return current;
+    const rejoined = await this.#rejoin(stale, log);
+    if (rejoined) return rejoined;
     await this.#admitNewKey(user);
     const spare = await this.#claimSpare(user, log);
     if (spare) return spare;
@@ -76,6 +78,20 @@ export class Backends {
     log.info({ container: backend.containerId.slice(0, 12), ms: Math.round(seconds * 1000) }, "backend ready");
     // Kept with the route so operators can see each user's last cold start (the operator view).
     return this.deps.store.setRoute({ userId: user.id, ...backend, coldStartMs: seconds * 1000 });
+  }
+
+  /**
+   * The route that failed, when it is still the user's and this replica could not reach it for
+   * want of its network (per-user networks: a replica that was restarting when the network was
+   * made misses it); the driver joins it and the call goes to the same server. Null otherwise.
+   */
+  async #rejoin(stale: Route | undefined, log: Logger): Promise<Route | null> {
+    const { store, driver } = this.deps;
+    if (!stale || !driver.reach) return null;
+    const current = await store.getRoute(stale.userId);
+    if (current?.containerId !== stale.containerId || !(await driver.reach(current))) return null;
+    log.warn({ container: current.containerId.slice(0, 12) }, "joined the backend's network this replica had missed");
+    return current;
   }
 
   /** Per client IP per minute: random keys each need a server (a start, or a spare and its refill). */

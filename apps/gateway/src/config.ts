@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
-import { DRIVER_DEFAULTS } from "@mcp-broker/container-manager";
+import { hostname } from "node:os";
+import { DRIVER_DEFAULTS, parseCidr, SUBNET_POOL_DEFAULTS } from "@mcp-broker/container-manager";
 import { envFields, parseEnv, tracingFields } from "@mcp-broker/service-runtime";
 import { z } from "zod";
 
@@ -105,7 +106,16 @@ const schema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
       .default(DRIVER_DEFAULTS.keyEnv),
     BACKEND_ENV_PASSTHROUGH: list(),
+    /** "": publish on BACKEND_PUBLISH_HOST; `per-user`: a network per backend (isolation); else one shared network. */
     BACKEND_NETWORK: z.string().default(""),
+    /** With `per-user`: backend subnets come from this pool (Docker's own pools hold about 31 networks). */
+    BACKEND_NETWORK_POOL: z
+      .string()
+      .default(SUBNET_POOL_DEFAULTS.pool)
+      .refine((value) => parseCidr(value) !== undefined, "must be an IPv4 CIDR such as 10.213.0.0/16"),
+    BACKEND_NETWORK_PREFIX: z.coerce.number().int().min(16).max(29).default(SUBNET_POOL_DEFAULTS.prefixLength),
+    /** With `per-user`: this gateway's own container, joined to backend networks (Docker sets the hostname to its id). */
+    BACKEND_PEER_CONTAINER: z.string().default(() => hostname()),
     BACKEND_PUBLISH_HOST: z.string().default(DRIVER_DEFAULTS.publishHost),
     BACKEND_MEMORY_MB: positiveInt(DRIVER_DEFAULTS.memoryBytes / MiB),
     BACKEND_CPUS: z.coerce

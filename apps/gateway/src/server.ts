@@ -1,4 +1,11 @@
-import { type ContainerDriver, DockerDriver, ProcessDriver, SwarmDriver } from "@mcp-broker/container-manager";
+import {
+  type ContainerDriver,
+  closeBackendConnections,
+  DockerDriver,
+  PER_USER_NETWORK,
+  ProcessDriver,
+  SwarmDriver,
+} from "@mcp-broker/container-manager";
 import { listen, redisTarget } from "@mcp-broker/service-runtime";
 import { SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";
@@ -56,6 +63,8 @@ export function createDriver(config: GatewayConfig, logger: Logger): ContainerDr
   return new DockerDriver({
     ...backend,
     ...(config.BACKEND_NETWORK ? { network: config.BACKEND_NETWORK } : {}),
+    subnets: { pool: config.BACKEND_NETWORK_POOL, prefixLength: config.BACKEND_NETWORK_PREFIX },
+    self: config.BACKEND_PEER_CONTAINER,
     publishHost: config.BACKEND_PUBLISH_HOST,
     pullMissing: config.BACKEND_PULL,
   });
@@ -96,6 +105,14 @@ export async function startGateway(
   server.server.prependListener("request", (_request, response) => {
     if (draining) response.setHeader("connection", "close");
   });
+  if (config.BACKEND_NETWORK === PER_USER_NETWORK) {
+    // Backends must not reach /ready, /metrics or /mcp here (docs/architecture.md#trust-boundaries).
+    server.server.prependListener("connection", closeBackendConnections(config.BACKEND_NETWORK_POOL));
+    // A replica that starts after backends did joins their networks; /ready waits for it (the
+    // driver's ping). A network it still misses: the backend's name does not resolve, and
+    // recovery's `ensure` connects this replica.
+    driver.prepare?.().catch((error: Error) => logger.warn({ err: error.message }, "joining backend networks failed"));
+  }
   gateway.spares.start();
   const drain = async () => {
     draining = true;

@@ -1,4 +1,5 @@
-import { DRIVER_DEFAULTS } from "@mcp-broker/container-manager";
+import { hostname } from "node:os";
+import { DRIVER_DEFAULTS, parseCidr, SUBNET_POOL_DEFAULTS } from "@mcp-broker/container-manager";
 import { ConfigError, envFields, parseEnv, tracingFields } from "@mcp-broker/service-runtime";
 import { z } from "zod";
 
@@ -22,6 +23,15 @@ const schema = z.object({
   ORPHAN_GRACE_SECONDS: z.coerce.number().int().min(0).default(120),
   /** Which servers the sweeps list and remove: containers (docker, process) or Swarm services (swarm). */
   BACKEND_DRIVER: z.enum(["docker", "process", "swarm"]).default("docker"),
+  /** `per-user` (as the gateways'): the reaper joins backend networks and prunes those whose backend is gone. */
+  BACKEND_NETWORK: z.string().default(""),
+  /** With `per-user`: connections that arrive on an address of this pool are closed (the dashboard). */
+  BACKEND_NETWORK_POOL: z
+    .string()
+    .default(SUBNET_POOL_DEFAULTS.pool)
+    .refine((value) => parseCidr(value) !== undefined, "must be an IPv4 CIDR such as 10.213.0.0/16"),
+  /** With `per-user`: the reaper's own container (Docker sets the hostname to its id). */
+  BACKEND_PEER_CONTAINER: z.string().default(() => hostname()),
   DEPLOYMENT_NAME: z
     .string()
     .regex(/^[a-z0-9][a-z0-9_.-]*$/, "lower-case letters, digits, . _ -")

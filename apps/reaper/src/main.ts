@@ -21,6 +21,8 @@ await runService({
       onConnectionError: (error) => logger.debug({ err: error.message }, "Redis connection error"),
     });
     const driver = reaperDriver(config);
+    // Per-user networks: join those that exist, to end idle sessions on their backends (best effort).
+    driver.prepare?.().catch((error: Error) => logger.warn({ err: error.message }, "joining backend networks failed"));
     const reaper = await startReaper({ config, store, driver, logger });
     logger.info(
       { dashboard: reaper.dashboardUrl, operator: reaper.operatorUrl, everySeconds: config.REAP_INTERVAL_SECONDS },

@@ -32,6 +32,7 @@ export function createMetrics() {
       reaped.inc({ kind: "container" }, result.containersStopped);
       reaped.inc({ kind: "orphan" }, result.orphansRemoved);
       reaped.inc({ kind: "stale_route" }, result.staleRoutesRemoved);
+      reaped.inc({ kind: "network" }, result.networksRemoved);
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { ContainerDriver } from "@mcp-broker/container-manager";
+import { type ContainerDriver, closeBackendConnections, PER_USER_NETWORK } from "@mcp-broker/container-manager";
 import { inSpan, listen, redisTarget } from "@mcp-broker/service-runtime";
 import { createRedisClient, redisOptions, type SessionStore } from "@mcp-broker/session-store";
 import { type Job, Queue, Worker } from "bullmq";
@@ -102,6 +102,10 @@ export async function startReaper(deps: {
     logger.warn("DASHBOARD_PASSWORD is not set: the dashboard listens on 127.0.0.1 only, without authentication");
   }
   const server = await listen(dashboard.fetch, { port: config.DASHBOARD_PORT, host });
+  if (config.BACKEND_NETWORK === PER_USER_NETWORK) {
+    // The reaper sits on every backend's network (to end idle sessions): backends must not reach the dashboard.
+    server.server.prependListener("connection", closeBackendConnections(config.BACKEND_NETWORK_POOL));
+  }
   const dashboardUrl = `${server.url}${DASHBOARD_PATH}`;
   const operatorUrl = `${server.url}${OPERATOR_PATH}`;
 

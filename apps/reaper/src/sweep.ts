@@ -31,6 +31,8 @@ export interface SweepResult {
   containersStopped: number;
   orphansRemoved: number;
   staleRoutesRemoved: number;
+  /** Per-user backend networks whose backend was gone (DockerDriver `per-user`). */
+  networksRemoved: number;
   /** Spares of the warm pool whose container is gone or stopped, dropped from the pool. */
   sparesDropped: number;
   /** Containers that refused to stop: given back to the idle index, retried next sweep. */
@@ -63,6 +65,7 @@ export async function sweep(deps: SweepDeps, now = Date.now()): Promise<SweepRes
     containersStopped: 0,
     orphansRemoved: 0,
     staleRoutesRemoved: 0,
+    networksRemoved: 0,
     sparesDropped: 0,
     failures: [],
     truncated: false,
@@ -71,6 +74,8 @@ export async function sweep(deps: SweepDeps, now = Date.now()): Promise<SweepRes
   await endIdleSessions(deps, now, result);
   await stopIdleContainers(deps, now, result);
   await removeOrphansAndStaleRoutes(deps, now, result);
+  // After the containers: a network is left once its backend is gone; young ones may be in use by a start.
+  result.networksRemoved = (await deps.driver.pruneNetworks?.(deps.config.ORPHAN_GRACE_SECONDS * 1000)) ?? 0;
   result.durationMs = Math.round(performance.now() - started);
   return result;
 }

@@ -2,6 +2,8 @@ import { inSpan } from "@mcp-broker/service-runtime";
 import Docker from "dockerode";
 import { backendCreateBody, brokerLabelFilter, LABELS } from "./backend-container.js";
 import { backendEnv, backendName } from "./backend-identity.js";
+import { PER_USER_NETWORK, SUBNET_POOL_DEFAULTS, type SubnetPool } from "./backend-network.js";
+import { DockerNetworks } from "./docker-networks.js";
 import {
   type Backend,
   type ContainerDriver,
@@ -35,8 +37,15 @@ export interface DockerDriverOptions {
   deployment?: string;
   /** Container names are `<namePrefix>-<deployment>-<user id prefix>`: deterministic, so Docker refuses duplicates. */
   namePrefix?: string;
-  /** Attach servers to this network and address them by name (compose); else publish on publishHost. */
+  /**
+   * Attach servers to this network and address them by name (compose); else publish on
+   * publishHost. `per-user`: each server on a network of its own (backend-network.ts), with a
+   * subnet from `subnets`, and every peer container of the deployment connected to it.
+   */
   network?: string;
+  subnets?: SubnetPool;
+  /** With `per-user`: this process's own container (its hostname in Docker), joined to backend networks. */
+  self?: string;
   publishHost?: string;
   /** Hardening and limits; every one on by default. */
   memoryBytes?: number;
@@ -51,15 +60,30 @@ export interface DockerDriverOptions {
   log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
 }
 
+/** Backend networks younger than this are never pruned (`pruneNetworks`). */
+const NETWORK_MIN_AGE_MS = 60_000;
+
 /** One container per user, created on demand through the Docker Engine API (dockerode). */
 export class DockerDriver implements ContainerDriver {
   readonly kind = "docker" as const;
   readonly docker: Docker;
   readonly #options: typeof DRIVER_DEFAULTS & DockerDriverOptions;
+  /** Set with `network: per-user`. */
+  readonly #networks: DockerNetworks | undefined;
+  /** Settles once `prepare` has joined the existing backend networks (or failed to). */
+  #joining: Promise<void> | undefined;
 
   constructor(options: DockerDriverOptions = {}) {
     this.#options = { ...DRIVER_DEFAULTS, ...options };
     this.docker = options.docker ?? new Docker();
+    if (options.network === PER_USER_NETWORK) {
+      this.#networks = new DockerNetworks(this.docker, {
+        deployment: this.#options.deployment,
+        subnets: options.subnets ?? SUBNET_POOL_DEFAULTS,
+        self: options.self,
+        log: options.log,
+      });
+    }
   }
 
   containerName(userId: string): string {
@@ -68,10 +92,14 @@ export class DockerDriver implements ContainerDriver {
 
   async ping(): Promise<void> {
     await engine(() => this.docker.ping());
+    // Not ready before joining the backend networks that exist (prepare): until then its calls
+    // to those backends would fail to resolve them.
+    await this.#joining;
   }
 
   async ensure({ userId, apiKey }: EnsureRequest): Promise<Backend> {
     const name = this.containerName(userId);
+    await this.#networks?.ensure(name);
     const { container, info } = await inSpan("container create", () => this.#createStarted(name, userId, apiKey));
     const endpoint = this.#endpoint(info);
     const ready = await waitUntilReady(endpoint, {
@@ -153,6 +181,43 @@ export class DockerDriver implements ContainerDriver {
     }
   }
 
+  /** With `per-user`: joins this process to the backend networks that exist already (start-up). */
+  async prepare(): Promise<void> {
+    if (!this.#networks) return;
+    const started = performance.now();
+    const joining = this.#networks.join();
+    // `ping` waits for it; a failure is reported here, once, and does not keep `ping` failing.
+    this.#joining = joining.then(
+      () => {},
+      () => {},
+    );
+    const joined = await joining.finally(() => {
+      this.#joining = undefined;
+    });
+    const ms = Math.round(performance.now() - started);
+    if (joined) this.#options.log?.("info", "joined backend networks", { networks: joined, ms });
+  }
+
+  /** With `per-user`: joins the network of the backend at `endpoint` (named as the backend, its host). */
+  async reach(backend: Pick<Backend, "endpoint">): Promise<boolean> {
+    const host = new URL(backend.endpoint).hostname;
+    // Only this deployment's backends have networks of their own (spares too: named alike).
+    if (!this.#networks || !host.startsWith(backendName(this.#options, ""))) return false;
+    return this.#networks.joinOne(host);
+  }
+
+  /**
+   * With `per-user`: removes backend networks whose backend is gone (the reaper's sweep), none
+   * younger than a minute whatever `graceMs` says: a network is made just before its container,
+   * so a younger one may be a start under way (seen with ORPHAN_GRACE_SECONDS=0: a spare's
+   * network pruned between the two steps).
+   */
+  async pruneNetworks(graceMs: number): Promise<number> {
+    if (!this.#networks) return 0;
+    const live = new Set((await this.listManaged()).map((container) => container.name));
+    return this.#networks.prune(live, Math.max(graceMs, NETWORK_MIN_AGE_MS));
+  }
+
   async close(): Promise<void> {}
 
   async #find(name: string): Promise<Docker.Container | null> {
@@ -170,7 +235,13 @@ export class DockerDriver implements ContainerDriver {
     }
   }
 
-  async #create(name: string, userId: string, apiKey: string, pulled = false): Promise<Docker.Container> {
+  async #create(
+    name: string,
+    userId: string,
+    apiKey: string,
+    pulled = false,
+    retried = false,
+  ): Promise<Docker.Container> {
     const o = this.#options;
     const body = backendCreateBody({
       image: o.image,
@@ -178,7 +249,7 @@ export class DockerDriver implements ContainerDriver {
       deployment: o.deployment,
       env: backendEnv(o.keyEnv, apiKey, o.env),
       port: o.port,
-      network: o.network,
+      network: o.network === PER_USER_NETWORK ? name : o.network,
       publishHost: o.publishHost,
       memoryBytes: o.memoryBytes,
       nanoCpus: o.nanoCpus,
@@ -197,11 +268,16 @@ export class DockerDriver implements ContainerDriver {
         // Another caller (this replica or another) created it first: Docker names are unique.
         const existing = await this.#find(name);
         if (existing) return existing;
-        return this.#create(name, userId, apiKey, pulled);
+        return this.#create(name, userId, apiKey, pulled, retried);
+      }
+      // The network was pruned between `ensure` and this create (a reaper sweep): make it again, once.
+      if (status === 404 && this.#networks && /network/i.test(apiMessage(error)) && !retried) {
+        await this.#networks.ensure(name);
+        return this.#create(name, userId, apiKey, pulled, true);
       }
       if (status === 404 && !pulled) {
         await this.#pull();
-        return this.#create(name, userId, apiKey, true);
+        return this.#create(name, userId, apiKey, true, retried);
       }
       if (status === 404) throw new ImageNotFoundError(o.image, "not present after pulling");
       throw error;

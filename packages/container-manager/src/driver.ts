@@ -43,6 +43,16 @@ export interface ContainerDriver {
   listManaged(): Promise<ManagedContainer[]>;
   /** One server, or null when it does not exist. */
   inspect(containerId: string): Promise<ManagedContainer | null>;
+  /** Start-up work before serving (DockerDriver `per-user`: join the backend networks that exist). */
+  prepare?(): Promise<void>;
+  /**
+   * Makes this process able to reach `backend` if it could not (DockerDriver `per-user`: joins
+   * the backend's network, which a replica misses when it was restarting as the network was
+   * made); true when something changed, so a call that failed for it may go to the same server.
+   */
+  reach?(backend: Pick<Backend, "endpoint">): Promise<boolean>;
+  /** Removes what backends leave behind besides themselves (DockerDriver `per-user`: their networks); the count removed. */
+  pruneNetworks?(graceMs: number): Promise<number>;
   /** Resolves when the driver's engine answers (readiness checks). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,4 +1,5 @@
 import { HARDENING, LABELS } from "./backend-container.js";
+import { PER_USER_NETWORK, type SubnetPool } from "./backend-network.js";
 
 /**
  * What a guarded Docker engine lets the broker create and touch: one deployment's backends,
@@ -12,8 +13,13 @@ export interface EnginePolicy {
   namePrefix: string;
   /** The MCP server's port inside the container: the only one exposed or published. */
   port: number;
-  /** "" means ports are published on `publishHost`; otherwise backends join this network only. */
+  /**
+   * "" means ports are published on `publishHost`; `per-user` (PER_USER_NETWORK): each backend
+   * joins the network of its own name (backend-network.ts); otherwise backends join this network only.
+   */
   network: string;
+  /** With `per-user`: the subnets backend networks may take (default SUBNET_POOL_DEFAULTS). */
+  subnets?: SubnetPool;
   publishHost: string;
   maxMemoryBytes: number;
   maxNanoCpus: number;
@@ -125,7 +131,13 @@ const limit =
 const NO_NEW_PRIVILEGES = new Set(["no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"]);
 
 const HOST_CONFIG: Readonly<Record<string, Check>> = {
-  NetworkMode: (value, { network }) => {
+  NetworkMode: (value, policy) => {
+    const { network } = policy;
+    // The guard also checks that it is the container's own name (guard.ts).
+    if (network === PER_USER_NETWORK)
+      return typeof value === "string" && !checkContainerName(value, policy)
+        ? undefined
+        : `must be the backend's own network, not ${show(value)}`;
     if (network) return value === network ? undefined : `must be ${show(network)}, not ${show(value)}`;
     return value === "default" || value === "bridge" ? undefined : `must be the default bridge, not ${show(value)}`;
   },

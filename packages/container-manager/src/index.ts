@@ -6,6 +6,18 @@ export {
   LABELS,
 } from "./backend-container.js";
 export { isSpareUserId, spareUserId } from "./backend-identity.js";
+export {
+  candidateSubnets,
+  closeBackendConnections,
+  inCidr,
+  isPoolSubnet,
+  networkCreateBody,
+  PEER_LABEL,
+  PER_USER_NETWORK,
+  parseCidr,
+  SUBNET_POOL_DEFAULTS,
+  type SubnetPool,
+} from "./backend-network.js";
 export { DockerDriver, type DockerDriverOptions } from "./docker-driver.js";
 export {
   type Backend,
@@ -40,6 +52,7 @@ export {
   requestMcp,
   UpstreamInitializeError,
 } from "./mcp-client.js";
+export { checkNetworkCreate, isBrokerNetwork, isPeerContainer, networkMember } from "./network-policy.js";
 export { ProcessDriver, type ProcessDriverOptions } from "./process-driver.js";
 export { answersMcp, waitUntilReady } from "./readiness.js";
 export { SwarmDriver, type SwarmDriverOptions } from "./swarm-driver.js";

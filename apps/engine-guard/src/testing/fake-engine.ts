@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LABELS } from "@mcp-broker/container-manager";
+import { LABELS, PEER_LABEL } from "@mcp-broker/container-manager";
 
 export interface EngineCallSeen {
   method: string;
@@ -30,7 +30,32 @@ export const FAKE_CONTAINERS = {
     },
   },
   foreign: { Id: "f".repeat(64), Name: "/postgres", Config: { Labels: {}, Env: ["POSTGRES_PASSWORD=hunter2"] } },
+  /** A gateway replica of deployment `prod` (compose labels it), which may join backend networks. */
+  peer: { Id: "9".repeat(64), Name: "/compose_gateway_1", Config: { Labels: { [PEER_LABEL]: "prod" }, Env: [] } },
 } as const;
+
+/** A backend network of deployment `prod` and one that is not the broker's. */
+export const FAKE_NETWORKS = {
+  backend: {
+    Id: "e".repeat(64),
+    Name: "mcpb-prod-abab",
+    Labels: { [LABELS.managed]: "true", [LABELS.deployment]: "prod" },
+  },
+  foreign: { Id: "d".repeat(64), Name: "compose_broker", Labels: {} },
+} as const;
+
+const networkByRef = (ref: string) => Object.values(FAKE_NETWORKS).find((n) => n.Name === ref || n.Id.startsWith(ref));
+
+/** The engine's network calls: list, inspect, create, connect, disconnect, remove. */
+function answerNetwork(request: IncomingMessage, path: string): [number, unknown?] {
+  if (path === "/networks") return [200, Object.values(FAKE_NETWORKS)];
+  if (path === "/networks/create") return [201, { Id: "a".repeat(64), Warning: "" }];
+  const match = /^\/networks\/([^/]+)(?:\/(\w+))?$/.exec(path);
+  const network = match ? networkByRef(match[1] as string) : undefined;
+  if (!network) return [404, { message: `network ${match?.[1]} not found` }];
+  if (request.method === "GET") return [200, network];
+  return [request.method === "DELETE" ? 204 : 200];
+}
 
 const byRef = (ref: string) =>
   Object.values(FAKE_CONTAINERS).find((c) => c.Name === `/${ref}` || c.Id.startsWith(ref) || c.Id === ref);
@@ -43,7 +68,9 @@ function answer(request: IncomingMessage, response: ServerResponse, secondLogLin
   };
   const match = /^\/containers\/([^/]+)(?:\/(\w+))?$/.exec(path);
   const container = match ? byRef(match[1] as string) : undefined;
-  if (path === "/_ping") {
+  if (path.startsWith("/networks")) {
+    send(...answerNetwork(request, path));
+  } else if (path === "/_ping") {
     response.end("OK");
   } else if (path === "/containers/json") {
     send(

@@ -1,12 +1,38 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { readBodyCapped as readCapped } from "@mcp-broker/container-manager";
-import { Agent, type Dispatcher, request } from "undici";
+import { Agent, buildConnector, type Dispatcher, request } from "undici";
 import { GatewayError } from "../errors.js";
 import type { ClientGone } from "./client-request.js";
 
-export function createDispatcher(): Agent {
-  // One pool per upstream origin, kept alive: a warm request costs no TCP handshake.
-  return new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: 256 });
+/** Hosts this replica made sure it can reach (`beforeConnect` resolved), at most this many remembered. */
+const REACHED_HOSTS = 10_000;
+
+/**
+ * One pool per upstream origin, kept alive: a warm request costs no TCP handshake.
+ * `beforeConnect` runs once per host before this replica's first connection to it (the driver's
+ * `reach`: with per-user networks, joining the backend's network when this replica missed it),
+ * so a missed network costs one engine call instead of a failed name lookup, which without an
+ * upstream DNS server took 40 s here before it failed.
+ */
+export function createDispatcher(beforeConnect?: (hostname: string) => Promise<unknown>): Agent {
+  const options = { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: 256 };
+  if (!beforeConnect) return new Agent(options);
+  const connector = buildConnector({});
+  const reached = new Set<string>();
+  const connect: buildConnector.connector = (connectOptions, callback) => {
+    const { hostname } = connectOptions;
+    if (reached.has(hostname)) return connector(connectOptions, callback);
+    beforeConnect(hostname).then(
+      () => {
+        if (reached.size >= REACHED_HOSTS) reached.clear();
+        reached.add(hostname);
+        connector(connectOptions, callback);
+      },
+      // Not fatal: the connection is tried anyway, and fails or succeeds on its own.
+      () => connector(connectOptions, callback),
+    );
+  };
+  return new Agent({ ...options, connect });
 }
 
 export interface UpstreamRequest {
