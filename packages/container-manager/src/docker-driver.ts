@@ -11,13 +11,8 @@ import {
   type EnsureRequest,
   type ManagedContainer,
 } from "./driver.js";
-import { apiMessage, engine, lastOutput, statusOf } from "./engine-api.js";
-import {
-  ContainerStartError,
-  ContainerStartTimeoutError,
-  DockerUnavailableError,
-  ImageNotFoundError,
-} from "./errors.js";
+import { apiMessage, type EngineLog, engine, logTail, pullImage, statusOf } from "./engine-api.js";
+import { ContainerStartError, ContainerStartTimeoutError, ImageNotFoundError } from "./errors.js";
 import { waitUntilReady } from "./readiness.js";
 
 export { LABELS };
@@ -57,7 +52,7 @@ export interface DockerDriverOptions {
   /** Pull a missing image (with progress logged); otherwise a missing image is an error at once. */
   pullMissing?: boolean;
   readinessTimeoutMs?: number;
-  log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+  log?: EngineLog;
 }
 
 /** Backend networks younger than this are never pruned (`pruneNetworks`). */
@@ -107,7 +102,7 @@ export class DockerDriver implements ContainerDriver {
       checkAlive: async () => {
         const state = (await engine(() => container.inspect())).State;
         if (!state.Running && !state.Restarting) {
-          const logs = await this.#logTail(container, apiKey);
+          const logs = await logTail(container, apiKey);
           await this.remove(container.id);
           throw new ContainerStartError(
             name,
@@ -287,28 +282,7 @@ export class DockerDriver implements ContainerDriver {
   async #pull(): Promise<void> {
     const { image, pullMissing, log } = this.#options;
     if (!pullMissing) throw new ImageNotFoundError(image, "not present and pulling is off (BACKEND_PULL=false)");
-    log?.("info", "pulling backend image", { image });
-    try {
-      const stream = await engine(() => this.docker.pull(image));
-      await new Promise<void>((resolve, reject) => {
-        this.docker.modem.followProgress(
-          stream,
-          (error: Error | null) => (error ? reject(error) : resolve()),
-          (event: { status?: string; progress?: string; id?: string }) => {
-            if (event.status)
-              log?.("info", "pull progress", {
-                image,
-                status: event.status,
-                layer: event.id,
-                progress: event.progress,
-              });
-          },
-        );
-      });
-    } catch (error) {
-      if (error instanceof DockerUnavailableError) throw error;
-      throw new ImageNotFoundError(image, `pull failed: ${apiMessage(error)}`);
-    }
+    await pullImage(this.docker, image, log);
   }
 
   #endpoint(info: Docker.ContainerInspectInfo): string {
@@ -318,14 +292,5 @@ export class DockerDriver implements ContainerDriver {
     if (!binding?.HostPort) throw new ContainerStartError(info.Name, `port ${port} is not published`);
     const host = binding.HostIp && binding.HostIp !== "0.0.0.0" ? binding.HostIp : "127.0.0.1";
     return `http://${host}:${binding.HostPort}${path}`;
-  }
-
-  async #logTail(container: Docker.Container, secret: string): Promise<string> {
-    try {
-      const logs = (await container.logs({ stdout: true, stderr: true, tail: 5 })) as unknown as Buffer;
-      return lastOutput(logs, secret);
-    } catch {
-      return "";
-    }
   }
 }

@@ -1,4 +1,5 @@
-import { ContainerError, DockerUnavailableError } from "./errors.js";
+import type Docker from "dockerode";
+import { ContainerError, DockerUnavailableError, ImageNotFoundError } from "./errors.js";
 
 /** How dockerode (docker-modem) reports an answer from the engine: the HTTP status and its JSON body. */
 export type DockerApiError = Error & { statusCode?: number; code?: string; json?: { message?: string } };
@@ -46,4 +47,38 @@ export function lastOutput(logs: Buffer, secret: string): string {
 /** The text with the key replaced; a spare's key is "" (nothing to hide, and `replaceAll("")` would pad every character). */
 export function redactKey(text: string, key: string): string {
   return key ? text.replaceAll(key, "[redacted]") : text;
+}
+
+/** The last lines a container wrote, with `secret` redacted; "" when they cannot be read. */
+export async function logTail(container: Docker.Container, secret: string): Promise<string> {
+  try {
+    const logs = (await container.logs({ stdout: true, stderr: true, tail: 5 })) as unknown as Buffer;
+    return lastOutput(logs, secret);
+  } catch {
+    return "";
+  }
+}
+
+/** How the drivers log (the gateway passes its pino logger through it). */
+export type EngineLog = (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+
+/** Pulls `image`, logging its progress; ImageNotFoundError when the pull fails. */
+export async function pullImage(docker: Docker, image: string, log?: EngineLog): Promise<void> {
+  log?.("info", "pulling backend image", { image });
+  try {
+    const stream = await engine(() => docker.pull(image));
+    await new Promise<void>((resolve, reject) => {
+      docker.modem.followProgress(
+        stream,
+        (error: Error | null) => (error ? reject(error) : resolve()),
+        (event: { status?: string; progress?: string; id?: string }) => {
+          if (event.status)
+            log?.("info", "pull progress", { image, status: event.status, layer: event.id, progress: event.progress });
+        },
+      );
+    });
+  } catch (error) {
+    if (error instanceof DockerUnavailableError) throw error;
+    throw new ImageNotFoundError(image, `pull failed: ${apiMessage(error)}`);
+  }
 }
