@@ -58,7 +58,7 @@ export class Backends {
   async ensureLocked(user: User, log: Logger, stale?: Route): Promise<Route> {
     const current = await this.deps.store.getRoute(user.id);
     if (usable(current, stale)) return current;
-    const rejoined = await this.#rejoin(stale, log);
+    const rejoined = await this.#rejoin(current, stale, log);
     if (rejoined) return rejoined;
     await this.#admitNewKey(user);
     const spare = await this.#claimSpare(user, log);
@@ -85,11 +85,10 @@ export class Backends {
    * want of its network (per-user networks: a replica that was restarting when the network was
    * made misses it); the driver joins it and the call goes to the same server. Null otherwise.
    */
-  async #rejoin(stale: Route | undefined, log: Logger): Promise<Route | null> {
-    const { store, driver } = this.deps;
-    if (!stale || !driver.reach) return null;
-    const current = await store.getRoute(stale.userId);
-    if (current?.containerId !== stale.containerId || !(await driver.reach(current))) return null;
+  async #rejoin(current: Route | null, stale: Route | undefined, log: Logger): Promise<Route | null> {
+    const { driver } = this.deps;
+    if (!stale || !driver.reach || current?.containerId !== stale.containerId) return null;
+    if (!(await driver.reach(current))) return null;
     log.warn({ container: current.containerId.slice(0, 12) }, "joined the backend's network this replica had missed");
     return current;
   }
