@@ -72,7 +72,7 @@ export class WarmPool {
     const { spares, spareStarts, spareSessions } = this.keys;
     const warm = spare.warmSession ? `${spare.warmSession.id} ${spare.warmSession.protocolVersion}` : "";
     const added = await guard(() =>
-      this.scripts.addSpare(spares, spareStarts, spareSessions, ticket, entryOf(spare), size, spare.containerId, warm),
+      this.scripts.addSpare(spares, spareStarts, spareSessions, ticket, entryOf(spare), size, warm),
     );
     return added === 1;
   }
