@@ -2,6 +2,7 @@ import {
   type ContainerDriver,
   closeBackendConnections,
   DockerDriver,
+  type DriverLog,
   PER_USER_NETWORK,
   ProcessDriver,
   SwarmDriver,
@@ -31,8 +32,7 @@ export interface RunningGateway extends GatewayApp {
 }
 
 export function createDriver(config: GatewayConfig, logger: Logger): ContainerDriver {
-  const log = (level: "info" | "warn", message: string, fields?: Record<string, unknown>) =>
-    logger[level](fields ?? {}, message);
+  const log: DriverLog = (level, message, fields) => logger[level](fields ?? {}, message);
   if (config.BACKEND_DRIVER === "process") {
     return new ProcessDriver({
       command: config.BACKEND_COMMAND.split(" ").filter(Boolean),

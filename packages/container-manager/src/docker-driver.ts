@@ -8,10 +8,11 @@ import {
   type Backend,
   type ContainerDriver,
   DRIVER_DEFAULTS,
+  type DriverLog,
   type EnsureRequest,
   type ManagedContainer,
 } from "./driver.js";
-import { apiMessage, type EngineLog, engine, logTail, pullImage, statusOf } from "./engine-api.js";
+import { apiMessage, engine, logTail, pullImage, statusOf } from "./engine-api.js";
 import { ContainerStartError, ContainerStartTimeoutError, ImageNotFoundError } from "./errors.js";
 import { waitUntilReady } from "./readiness.js";
 
@@ -52,7 +53,7 @@ export interface DockerDriverOptions {
   /** Pull a missing image (with progress logged); otherwise a missing image is an error at once. */
   pullMissing?: boolean;
   readinessTimeoutMs?: number;
-  log?: EngineLog;
+  log?: DriverLog;
 }
 
 /** Backend networks younger than this are never pruned (`pruneNetworks`). */

@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import { brokerLabelFilter } from "./backend-container.js";
 import { candidateSubnets, networkCreateBody, PEER_LABEL, type SubnetPool } from "./backend-network.js";
+import type { DriverLog } from "./driver.js";
 import { apiMessage, engine, statusOf } from "./engine-api.js";
 import { ContainerStartError } from "./errors.js";
 
@@ -9,7 +10,7 @@ export interface DockerNetworksOptions {
   subnets: SubnetPool;
   /** This process's own container (a gateway or the reaper), connected to every backend network it needs. */
   self?: string | undefined;
-  log?: ((level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void) | undefined;
+  log?: DriverLog | undefined;
 }
 
 /** How many connects or removals run at once when joining or pruning many networks. */

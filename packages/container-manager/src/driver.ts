@@ -31,6 +31,9 @@ export interface ManagedContainer {
  * ProcessDriver (one local process per user, for hosts without Docker). `ensure` is
  * idempotent: concurrent calls for one user end with one server.
  */
+/** How the drivers log (the gateway passes its pino logger through it). */
+export type DriverLog = (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+
 export interface ContainerDriver {
   readonly kind: "docker" | "process" | "swarm";
   /** Creates or finds the user's server, starts it, and resolves once its MCP endpoint answers. */

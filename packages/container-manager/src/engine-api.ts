@@ -1,4 +1,5 @@
 import type Docker from "dockerode";
+import type { DriverLog } from "./driver.js";
 import { ContainerError, DockerUnavailableError, ImageNotFoundError } from "./errors.js";
 
 /** How dockerode (docker-modem) reports an answer from the engine: the HTTP status and its JSON body. */
@@ -59,11 +60,8 @@ export async function logTail(container: Docker.Container, secret: string): Prom
   }
 }
 
-/** How the drivers log (the gateway passes its pino logger through it). */
-export type EngineLog = (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
-
 /** Pulls `image`, logging its progress; ImageNotFoundError when the pull fails. */
-export async function pullImage(docker: Docker, image: string, log?: EngineLog): Promise<void> {
+export async function pullImage(docker: Docker, image: string, log?: DriverLog): Promise<void> {
   log?.("info", "pulling backend image", { image });
   try {
     const stream = await engine(() => docker.pull(image));

@@ -23,6 +23,7 @@ export {
   type Backend,
   type ContainerDriver,
   DRIVER_DEFAULTS,
+  type DriverLog,
   type EnsureRequest,
   type ManagedContainer,
 } from "./driver.js";

@@ -4,6 +4,7 @@ import {
   type Backend,
   type ContainerDriver,
   DRIVER_DEFAULTS,
+  type DriverLog,
   type EnsureRequest,
   type ManagedContainer,
 } from "./driver.js";
@@ -26,7 +27,7 @@ export interface ProcessDriverOptions {
   env?: Readonly<Record<string, string>>;
   host?: string;
   readinessTimeoutMs?: number;
-  log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+  log?: DriverLog;
 }
 
 interface Child {
