@@ -59,19 +59,19 @@ scale() { "${compose[@]}" up -d --no-deps --no-recreate --scale "gateway=$1" gat
 # BACKEND_FIREWALL=off skips it.
 backend_firewall() {
   [ "${BACKEND_FIREWALL:-on}" = off ] && return 0
-  local pool=${BACKEND_NETWORK_POOL:-10.213.0.0/16} bridge
+  local pool=${BACKEND_NETWORK_POOL:-10.213.0.0/16} bridge able=no
+  [ "$(id -u)" = 0 ] && command -v iptables >/dev/null && able=yes
   for bridge in "br+" docker0; do
     local rule=(-s "$pool" -o "$bridge" -m conntrack --ctstate NEW -m physdev ! --physdev-is-bridged -j DROP)
-    if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null; then
+    if [ "$able" = yes ]; then
+      iptables -C DOCKER-USER "${rule[@]}" 2>/dev/null || iptables -I DOCKER-USER "${rule[@]}"
+    else
       echo "stack: not root (or no iptables): backends are isolated except while Docker creates a network;" \
         "to close that too: iptables -I DOCKER-USER ${rule[*]}" >&2
-      continue
     fi
-    iptables -C DOCKER-USER "${rule[@]}" 2>/dev/null || iptables -I DOCKER-USER "${rule[@]}"
   done
-  [ "$(id -u)" = 0 ] && command -v iptables >/dev/null &&
+  [ "$able" = no ] ||
     echo "stack: DOCKER-USER drops new connections from $pool routed into any bridge (BACKEND_FIREWALL=off skips this)" >&2
-  return 0
 }
 
 case "${1:-}" in

@@ -61,6 +61,8 @@ const addressOn = (info: Docker.ContainerInspectInfo, network: string) =>
   info.NetworkSettings.Networks[network]?.IPAddress ?? "";
 const addressesOf = (info: Docker.ContainerInspectInfo) =>
   Object.entries(info.NetworkSettings.Networks).map(([network, settings]) => [network, settings.IPAddress] as const);
+/** Ids of the containers on a network (name or id). */
+const membersOf = async (network: string) => Object.keys((await docker.getNetwork(network).inspect()).Containers ?? {});
 
 /**
  * Issue #14 item 2 on the compose stack (BACKEND_NETWORK=per-user): each user's MCP server on a
@@ -313,9 +315,7 @@ describe("backend isolation on the compose stack", () => {
     expect(networks.length).toBeGreaterThanOrEqual(2);
     await eventually(
       async () => {
-        const joined = await Promise.all(
-          networks.map(async (n) => Object.keys((await docker.getNetwork(n.Id).inspect()).Containers ?? {})),
-        );
+        const joined = await Promise.all(networks.map((n) => membersOf(n.Id)));
         expect(joined.every((members) => members.includes(added.Id))).toBe(true);
       },
       { timeoutMs: 30_000 },
@@ -336,14 +336,14 @@ describe("backend isolation on the compose stack", () => {
     const replicas = (await service("gateway")).map((replica) => replica.Id);
     const networks = spares.map((spare) => (spare.Names[0] ?? "").slice(1));
     for (const network of networks) {
-      const members = Object.keys((await docker.getNetwork(network).inspect()).Containers ?? {});
+      const members = await membersOf(network);
       for (const replica of replicas.filter((id) => members.includes(id)))
         await docker.getNetwork(network).disconnect({ Container: replica, Force: true });
     }
     const joined = async () => {
       let count = 0;
       for (const network of networks) {
-        const members = Object.keys((await docker.getNetwork(network).inspect()).Containers ?? {});
+        const members = await membersOf(network);
         count += replicas.filter((id) => members.includes(id)).length;
       }
       return count;
