@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { docker, root } from "./stack.mjs";
 
 const { SessionStore } = await import(join(root, "packages/session-store/dist/index.js"));
-const { DockerDriver } = await import(join(root, "packages/container-manager/dist/index.js"));
+const { DockerDriver } = await import(join(root, "packages/container-manager/dist/docker-index.js"));
 const { sweep } = await import(join(root, "apps/reaper/dist/index.js"));
 const { pino } = await import("pino");
 

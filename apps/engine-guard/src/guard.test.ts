@@ -1,13 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { connect } from "node:net";
-import {
-  backendCreateBody,
-  DockerDriver,
-  type DockerDriverOptions,
-  DRIVER_DEFAULTS,
-  LABELS,
-} from "@mcp-broker/container-manager";
-import { connectClient, images, requireDocker, resultText } from "@mcp-broker/test-support";
+import { backendCreateBody, DRIVER_DEFAULTS, LABELS } from "@mcp-broker/container-manager";
+import { DockerDriver, type DockerDriverOptions } from "@mcp-broker/container-manager/docker";
+import { connectClient, images, resultText } from "@mcp-broker/test-support";
+import { requireDocker } from "@mcp-broker/test-support/docker";
 import type Docker from "dockerode";
 import { pino } from "pino";
 import { loadConfig } from "./config.js";

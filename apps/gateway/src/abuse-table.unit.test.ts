@@ -1,16 +1,16 @@
 import { writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ContainerStartError } from "@mcp-broker/container-manager";
+import { type LocalRedis, startLocalRedis } from "@mcp-broker/test-support";
 import { ABUSE_ROWS, type AbuseContext } from "./testing/abuse-rows.js";
 import { type FakeAuthServer, startFakeAuth } from "./testing/auth-server.js";
 import { InProcessDriver } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
-import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
 import { INITIALIZE } from "./testing/rpc.js";
 import { startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-server.js";
 
-const TABLE = resolve(process.cwd(), "../../docs/abuse-table.md");
+const TABLE = fileURLToPath(new URL("../../../docs/abuse-table.md", import.meta.url));
 
 interface Observed {
   status: number;

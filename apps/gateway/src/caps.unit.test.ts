@@ -1,12 +1,11 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import { eventually } from "@mcp-broker/test-support";
+import { eventually, type LocalRedis, startLocalRedis } from "@mcp-broker/test-support";
 import { type FakeAuthServer, startFakeAuth } from "./testing/auth-server.js";
 import { InProcessDriver } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
-import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
 import { INITIALIZE, list, post } from "./testing/rpc.js";
 import { startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-server.js";
 

@@ -1,14 +1,6 @@
 import { type RunningStub, startStub } from "@mcp-broker/outline-stub";
-import {
-  docker,
-  eventually,
-  freePort,
-  images,
-  removeLabelled,
-  requireDocker,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { eventually, freePort, images } from "@mcp-broker/test-support";
+import { docker, removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import type { RunningGateway } from "./server.js";
 import { key, startTestGateway } from "./testing/gateway.js";
 import { INITIALIZE, list, post } from "./testing/rpc.js";

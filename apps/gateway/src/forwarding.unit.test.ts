@@ -1,10 +1,9 @@
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { startStub } from "@mcp-broker/outline-stub";
-import { connectClient, resultText } from "@mcp-broker/test-support";
+import { connectClient, type LocalRedis, resultText, startLocalRedis } from "@mcp-broker/test-support";
 import { InProcessDriver } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
-import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
 import { call, INITIALIZE, list, nonceOf, post } from "./testing/rpc.js";
 import { startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-server.js";
 

@@ -1,10 +1,9 @@
-import { eventually } from "@mcp-broker/test-support";
+import { eventually, type LocalRedis, startLocalRedis } from "@mcp-broker/test-support";
 import { SessionCache } from "./sessions/session-cache.js";
 import { InProcessDriver } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
 import { monitorRedis } from "./testing/redis-monitor.js";
-import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
 import { INITIALIZE, list, nonceOf, post } from "./testing/rpc.js";
 import { startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-server.js";
 

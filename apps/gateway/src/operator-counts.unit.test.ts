@@ -1,8 +1,7 @@
-import { eventually } from "@mcp-broker/test-support";
+import { eventually, type LocalRedis, startLocalRedis } from "@mcp-broker/test-support";
 import { InProcessDriver } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
-import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
 import { INITIALIZE, list, post } from "./testing/rpc.js";
 import { startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-server.js";
 

@@ -1,9 +1,9 @@
 import { createStub, DocumentStore } from "@mcp-broker/outline-stub";
 import { listen } from "@mcp-broker/service-runtime";
+import { type LocalRedis, startLocalRedis } from "@mcp-broker/test-support";
 import { InProcessDriver, type InProcessServer } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
-import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
 import { post } from "./testing/rpc.js";
 import { startTinyMcpServer } from "./testing/tiny-mcp-server.js";
 

@@ -1,15 +1,6 @@
 import { randomUUID } from "node:crypto";
-import {
-  connectClient,
-  docker,
-  eventually,
-  images,
-  removeLabelled,
-  requireDocker,
-  resultText,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { connectClient, eventually, images, resultText } from "@mcp-broker/test-support";
+import { docker, removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { userIdFor } from "./middleware/auth.js";
 import type { RunningGateway } from "./server.js";
 import { key, startTestGateway } from "./testing/gateway.js";

@@ -1,9 +1,8 @@
 import type { ServerResponse } from "node:http";
-import { eventually } from "@mcp-broker/test-support";
+import { eventually, type LocalRedis, startLocalRedis } from "@mcp-broker/test-support";
 import { InProcessDriver } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
-import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
 import { call, INITIALIZE, list, post } from "./testing/rpc.js";
 import { type ReceivedMessage, startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-server.js";
 

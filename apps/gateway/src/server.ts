@@ -1,12 +1,11 @@
 import {
   type ContainerDriver,
   closeBackendConnections,
-  DockerDriver,
   type DriverLog,
   PER_USER_NETWORK,
   ProcessDriver,
-  SwarmDriver,
 } from "@mcp-broker/container-manager";
+import { DockerDriver, SwarmDriver } from "@mcp-broker/container-manager/docker";
 import { listen, redisTarget } from "@mcp-broker/service-runtime";
 import { SessionStore } from "@mcp-broker/session-store";
 import type { Logger } from "pino";

@@ -1,16 +1,6 @@
 import { randomUUID } from "node:crypto";
-import {
-  connectClient,
-  docker,
-  eventually,
-  images,
-  loseRedisData,
-  removeLabelled,
-  requireDocker,
-  resultText,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { connectClient, eventually, images, loseRedisData, resultText } from "@mcp-broker/test-support";
+import { docker, removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { userIdFor } from "./middleware/auth.js";
 import type { RunningGateway } from "./server.js";

@@ -1,9 +1,8 @@
-import { loseRedisData } from "@mcp-broker/test-support";
+import { type LocalRedis, loseRedisData, startLocalRedis } from "@mcp-broker/test-support";
 import { mintSessionToken } from "./sessions/token.js";
 import { InProcessDriver } from "./testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "./testing/in-process-gateway.js";
 import { key } from "./testing/keys.js";
-import { type LocalRedis, startLocalRedis } from "./testing/redis-server.js";
 import { INITIALIZE, list, nonceOf, post } from "./testing/rpc.js";
 import { startTinyMcpServer, type TinyMcpServer } from "./testing/tiny-mcp-server.js";
 

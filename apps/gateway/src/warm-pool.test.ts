@@ -1,16 +1,7 @@
 import { createHash } from "node:crypto";
 import { isSpareUserId } from "@mcp-broker/container-manager";
-import {
-  connectClient,
-  docker,
-  eventually,
-  images,
-  removeLabelled,
-  requireDocker,
-  resultText,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { connectClient, eventually, images, resultText } from "@mcp-broker/test-support";
+import { docker, removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { Redis } from "ioredis";
 import { userIdFor } from "./middleware/auth.js";
 import type { RunningGateway } from "./server.js";

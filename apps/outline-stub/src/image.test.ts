@@ -1,4 +1,5 @@
-import { connectClient, eventually, images, requireDocker, resultText } from "@mcp-broker/test-support";
+import { connectClient, eventually, images, resultText } from "@mcp-broker/test-support";
+import { requireDocker } from "@mcp-broker/test-support/docker";
 import type Docker from "dockerode";
 import { fingerprint } from "./tools.js";
 

@@ -1,4 +1,5 @@
-import { type ContainerDriver, DockerDriver, SwarmDriver } from "@mcp-broker/container-manager";
+import type { ContainerDriver } from "@mcp-broker/container-manager";
+import { DockerDriver, SwarmDriver } from "@mcp-broker/container-manager/docker";
 import type { ReaperConfig } from "./config.js";
 
 /**

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { DockerDriver } from "@mcp-broker/container-manager";
+import { DockerDriver } from "@mcp-broker/container-manager/docker";
 import { SessionStore } from "@mcp-broker/session-store";
-import { eventually, images, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support";
+import { eventually, images } from "@mcp-broker/test-support";
+import { requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { pino } from "pino";
 import { loadConfig } from "./config.js";
 import { type Reaper, startReaper } from "./reaper.js";

@@ -1,16 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { DockerDriver } from "@mcp-broker/container-manager";
+import { DockerDriver } from "@mcp-broker/container-manager/docker";
 import { SessionStore } from "@mcp-broker/session-store";
-import {
-  docker,
-  eventually,
-  freePort,
-  images,
-  removeLabelled,
-  requireDocker,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { eventually, freePort, images } from "@mcp-broker/test-support";
+import { docker, removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { Redis } from "ioredis";
 import { pino } from "pino";
 import { loadConfig } from "./config.js";

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { DockerDriver, spareUserId } from "@mcp-broker/container-manager";
+import { spareUserId } from "@mcp-broker/container-manager";
+import { DockerDriver } from "@mcp-broker/container-manager/docker";
 import { SessionStore } from "@mcp-broker/session-store";
-import { docker, images, removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support";
+import { images } from "@mcp-broker/test-support";
+import { docker, removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { pino } from "pino";
 import { type SweepConfig, sweep } from "./sweep.js";
 

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { connectClient, images, requireDocker, resultText } from "@mcp-broker/test-support";
+import { connectClient, images, resultText } from "@mcp-broker/test-support";
+import { requireDocker } from "@mcp-broker/test-support/docker";
 import Docker from "dockerode";
 import { DockerDriver, type DockerDriverOptions, LABELS } from "./docker-driver.js";
 

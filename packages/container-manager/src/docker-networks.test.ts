@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { images, requireDocker } from "@mcp-broker/test-support";
+import { images } from "@mcp-broker/test-support";
+import { requireDocker } from "@mcp-broker/test-support/docker";
 import type Docker from "dockerode";
 import { brokerLabelFilter } from "./backend-container.js";
 import { PEER_LABEL } from "./backend-network.js";

@@ -1,3 +1,4 @@
+// Everything but the Docker drivers, which load dockerode: `@mcp-broker/container-manager/docker`.
 export {
   type BackendContainerSpec,
   backendCreateBody,
@@ -18,7 +19,6 @@ export {
   SUBNET_POOL_DEFAULTS,
   type SubnetPool,
 } from "./backend-network.js";
-export { DockerDriver, type DockerDriverOptions } from "./docker-driver.js";
 export {
   type Backend,
   type ContainerDriver,
@@ -56,4 +56,3 @@ export {
 export { checkNetworkCreate, isBrokerNetwork, isPeerContainer, networkMember } from "./network-policy.js";
 export { ProcessDriver, type ProcessDriverOptions } from "./process-driver.js";
 export { answersMcp, waitUntilReady } from "./readiness.js";
-export { SwarmDriver, type SwarmDriverOptions } from "./swarm-driver.js";

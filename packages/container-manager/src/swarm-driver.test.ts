@@ -1,13 +1,6 @@
 import { randomUUID } from "node:crypto";
-import {
-  connectClient,
-  eventually,
-  images,
-  requireDocker,
-  resultText,
-  startTestSwarm,
-  type TestSwarm,
-} from "@mcp-broker/test-support";
+import { connectClient, eventually, images, resultText } from "@mcp-broker/test-support";
+import { requireDocker, startTestSwarm, type TestSwarm } from "@mcp-broker/test-support/docker";
 import type Docker from "dockerode";
 import { ProxyAgent, fetch as undiciFetch } from "undici";
 import { LABELS } from "./backend-container.js";

@@ -1,4 +1,5 @@
-import { docker, eventually, freePort, startRedis, type TestRedis } from "@mcp-broker/test-support";
+import { eventually, freePort } from "@mcp-broker/test-support";
+import { docker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { StoreUnavailableError } from "./errors.js";
 import { SessionStore } from "./session-store.js";
 

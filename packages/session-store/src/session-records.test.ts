@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { startRedis, type TestRedis } from "@mcp-broker/test-support";
+import { startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { MAX_SUBSCRIPTIONS } from "./session-records.js";
 import { SessionStore } from "./session-store.js";
 import { MAX_SAFE_TOOLS } from "./tool-hints.js";

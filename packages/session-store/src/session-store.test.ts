@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { eventually, startRedis, type TestRedis } from "@mcp-broker/test-support";
+import { eventually } from "@mcp-broker/test-support";
+import { startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { Redis } from "ioredis";
 import { keyspace } from "./keys.js";
 import { UserLocks } from "./locks.js";

@@ -1,4 +1,4 @@
-import { startRedis, type TestRedis } from "@mcp-broker/test-support";
+import { startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { SessionStore } from "./session-store.js";
 
 /** The reaper's evidence about containers without a route (docs/architecture.md#reaper). */

@@ -1,4 +1,4 @@
-import { docker } from "@mcp-broker/test-support";
+import { docker } from "@mcp-broker/test-support/docker";
 
 /**
  * A Compose replica's address on the project's `broker` network, where the tests reach its

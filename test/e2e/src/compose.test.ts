@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { connectClient, docker, eventually, freePort, requireDocker, resultText } from "@mcp-broker/test-support";
+import { connectClient, eventually, freePort, resultText } from "@mcp-broker/test-support";
+import { docker, requireDocker } from "@mcp-broker/test-support/docker";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../../..", import.meta.url));

@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { docker, freePort, images, requireDocker, startStubContainer } from "@mcp-broker/test-support";
+import { freePort, images } from "@mcp-broker/test-support";
+import { docker, requireDocker, startStubContainer } from "@mcp-broker/test-support/docker";
 import { runConformance, type ScenarioResult } from "./conformance-run.js";
 import { startKeyProxy } from "./key-proxy.js";
 

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { docker, eventually, freePort, requireDocker } from "@mcp-broker/test-support";
+import { eventually, freePort } from "@mcp-broker/test-support";
+import { docker, requireDocker } from "@mcp-broker/test-support/docker";
 import { brokerAddress } from "./broker-address.js";
 import { CallLoad, type PhaseResult } from "./call-load.js";
 

@@ -1,18 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { DockerDriver } from "@mcp-broker/container-manager";
+import { DockerDriver } from "@mcp-broker/container-manager/docker";
 import { loadConfig, type RunningGateway, startGateway } from "@mcp-broker/gateway";
 import { loadConfig as loadReaperConfig, type Reaper, startReaper } from "@mcp-broker/reaper";
 import { SessionStore } from "@mcp-broker/session-store";
-import {
-  connectClient,
-  eventually,
-  images,
-  removeLabelled,
-  requireDocker,
-  resultText,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { connectClient, eventually, images, resultText } from "@mcp-broker/test-support";
+import { removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { pino } from "pino";
 
 /** The whole stack with short limits: containers idle for 2 s are reaped, sweeps every second. */

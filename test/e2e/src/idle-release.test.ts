@@ -1,17 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { DockerDriver } from "@mcp-broker/container-manager";
+import { DockerDriver } from "@mcp-broker/container-manager/docker";
 import { loadConfig, type RunningGateway, startGateway, userIdFor } from "@mcp-broker/gateway";
 import { loadConfig as loadReaperConfig, sweep } from "@mcp-broker/reaper";
 import { SessionStore } from "@mcp-broker/session-store";
-import {
-  connectClient,
-  images,
-  removeLabelled,
-  requireDocker,
-  resultText,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { connectClient, images, resultText } from "@mcp-broker/test-support";
+import { removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { pino } from "pino";
 

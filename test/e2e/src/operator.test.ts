@@ -4,20 +4,12 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { DockerDriver } from "@mcp-broker/container-manager";
+import { DockerDriver } from "@mcp-broker/container-manager/docker";
 import { loadConfig, type RunningGateway, startGateway, userIdFor } from "@mcp-broker/gateway";
 import { loadConfig as loadReaperConfig, type Reaper, startReaper } from "@mcp-broker/reaper";
 import { SessionStore } from "@mcp-broker/session-store";
-import {
-  connectClient,
-  eventually,
-  images,
-  removeLabelled,
-  requireDocker,
-  resultText,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { connectClient, eventually, images, resultText } from "@mcp-broker/test-support";
+import { removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { pino } from "pino";
 import { type BrowserContext, chromium } from "playwright-core";
 

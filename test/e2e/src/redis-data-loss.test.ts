@@ -1,20 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { DockerDriver } from "@mcp-broker/container-manager";
+import { DockerDriver } from "@mcp-broker/container-manager/docker";
 import { loadConfig, type RunningGateway, startGateway, userIdFor } from "@mcp-broker/gateway";
 import { loadConfig as loadReaperConfig, type Reaper, startReaper } from "@mcp-broker/reaper";
 import { SessionStore } from "@mcp-broker/session-store";
-import {
-  connectClient,
-  docker,
-  eventually,
-  freePort,
-  images,
-  removeLabelled,
-  requireDocker,
-  resultText,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { connectClient, eventually, freePort, images, resultText } from "@mcp-broker/test-support";
+import { docker, removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { pino } from "pino";
 
 /**

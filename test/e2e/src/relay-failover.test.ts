@@ -3,15 +3,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
-  docker,
   type EventStream,
   eventually,
   freePort,
   INITIALIZE,
   MCP_POST_HEADERS,
   openEventStream,
-  requireDocker,
 } from "@mcp-broker/test-support";
+import { docker, requireDocker } from "@mcp-broker/test-support/docker";
 import { brokerAddress } from "./broker-address.js";
 
 const run = promisify(execFile);

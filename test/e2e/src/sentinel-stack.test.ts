@@ -2,7 +2,8 @@ import { execFile } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { docker, eventually, freePort, requireDocker } from "@mcp-broker/test-support";
+import { eventually, freePort } from "@mcp-broker/test-support";
+import { docker, requireDocker } from "@mcp-broker/test-support/docker";
 import { CallLoad } from "./call-load.js";
 import { coldStartMs } from "./cold-start.js";
 

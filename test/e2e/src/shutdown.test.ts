@@ -2,18 +2,8 @@ import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import {
-  eventually,
-  freePort,
-  INITIALIZE,
-  images,
-  MCP_POST_HEADERS,
-  parseRpcBody,
-  removeLabelled,
-  requireDocker,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { eventually, freePort, INITIALIZE, images, MCP_POST_HEADERS, parseRpcBody } from "@mcp-broker/test-support";
+import { removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 
 const main = fileURLToPath(new URL("../../../apps/gateway/dist/main.js", import.meta.url));
 

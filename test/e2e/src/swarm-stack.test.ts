@@ -2,7 +2,8 @@ import { execFile } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { connectClient, docker, eventually, freePort, requireDocker, resultText } from "@mcp-broker/test-support";
+import { connectClient, eventually, freePort, resultText } from "@mcp-broker/test-support";
+import { docker, requireDocker } from "@mcp-broker/test-support/docker";
 import { coldStartMs } from "./cold-start.js";
 
 const run = promisify(execFile);

@@ -12,13 +12,10 @@ import {
   images,
   type OtlpReceiver,
   type ReceivedSpan,
-  removeLabelled,
-  requireDocker,
   resultText,
   startOtlpReceiver,
-  startRedis,
-  type TestRedis,
 } from "@mcp-broker/test-support";
+import { removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 

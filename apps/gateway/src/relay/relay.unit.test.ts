@@ -1,12 +1,11 @@
 import { type RunningStub, startStub } from "@mcp-broker/outline-stub";
-import { eventually, openEventStream, resultText } from "@mcp-broker/test-support";
+import { eventually, type LocalRedis, openEventStream, resultText, startLocalRedis } from "@mcp-broker/test-support";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CreateMessageRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { InProcessDriver } from "../testing/in-process-driver.js";
 import { type InProcessGateway, startInProcessGateway } from "../testing/in-process-gateway.js";
 import { key } from "../testing/keys.js";
-import { type LocalRedis, startLocalRedis } from "../testing/redis-server.js";
 import { call, INITIALIZE, nonceOf, post } from "../testing/rpc.js";
 
 const INITIALIZED = { jsonrpc: "2.0", method: "notifications/initialized" };

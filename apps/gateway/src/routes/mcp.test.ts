@@ -1,14 +1,5 @@
-import {
-  connectClient,
-  eventually,
-  images,
-  MCP_POST_HEADERS,
-  removeLabelled,
-  requireDocker,
-  resultText,
-  startRedis,
-  type TestRedis,
-} from "@mcp-broker/test-support";
+import { connectClient, eventually, images, MCP_POST_HEADERS, resultText } from "@mcp-broker/test-support";
+import { removeLabelled, requireDocker, startRedis, type TestRedis } from "@mcp-broker/test-support/docker";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { userIdFor } from "../middleware/auth.js";
 import type { RunningGateway } from "../server.js";
