@@ -3,13 +3,13 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { SessionStore } from "@mcp-broker/session-store";
+import type { LocalRedis } from "@mcp-broker/test-support";
 import { pino } from "pino";
 import { createApp, type GatewayApp } from "../app.js";
 import { type GatewayConfig, loadConfig } from "../config.js";
 import { redaction } from "../log-redaction.js";
 import { userIdFor } from "../middleware/auth.js";
 import type { InProcessDriver } from "./in-process-driver.js";
-import type { LocalRedis } from "./redis-server.js";
 
 export interface InProcessGateway extends GatewayApp {
   url: string;
