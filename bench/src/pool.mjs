@@ -8,8 +8,9 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { cpuSnapshot } from "./cpu.mjs";
 import { MCP_HEADERS } from "./load.mjs";
-import { removeDeployment, root, startGateway, startRedis, stopAll } from "./stack.mjs";
+import { docker, removeDeployment, root, startGateway, startRedis, stopAll } from "./stack.mjs";
 
 const key = (name) => `ol_api_bench_${name}_${randomUUID().slice(0, 8)}`;
 const log = (line) => process.stderr.write(`[bench pool] ${line}\n`);
@@ -44,14 +45,24 @@ async function poolFull(store, size, timeoutMs = 60_000) {
   }
 }
 
+/** The host pid of each running backend of a deployment (spares included). */
+function backendPids(deployment) {
+  const ids = docker("ps", "-q", "--filter", `label=mcp-broker.deployment=${deployment}`).split("\n").filter(Boolean);
+  if (!ids.length) return {};
+  const pids = docker("inspect", "-f", "{{.State.Pid}}", ...ids).split("\n").filter(Boolean);
+  return Object.fromEntries(pids.map((pid, i) => [`backend${i}`, Number(pid)]));
+}
+
 /**
  * `stack`: { redisUrl, env (the bench's gateway env), samples, burst }. Each case runs on a
  * gateway, a Redis prefix and a deployment of its own, removed afterwards.
- * Returns { single: { noPool, pool }, burst: { noPool, pool } }: samples in ms.
+ * Returns { single: { noPool, pool }, burst: { noPool, pool } }: samples in ms, and burstCpu:
+ * { noPool, pool }, the CPU ms the burst took in the gateway and in the backends that were
+ * running when it began (the spares; a burst without a pool starts its backends meanwhile).
  */
 export async function measurePool({ redisUrl, env, samples = 7, burst = 20 }) {
   const { SessionStore } = await import(join(root, "packages/session-store/dist/index.js"));
-  const results = { single: {}, burst: {}, samples, burstSize: burst };
+  const results = { single: {}, burst: {}, burstCpu: {}, samples, burstSize: burst };
   for (const [name, size] of [
     ["noPool", 0],
     ["pool", burst],
@@ -78,7 +89,13 @@ export async function measurePool({ redisUrl, env, samples = 7, burst = 20 }) {
       log(`${name}: ${burst} new keys at once`);
       const keys = Array.from({ length: burst }, (_, i) => key(`burst${i}`));
       results.single[name] = single;
+      const processes = { gateway: gateway.pid, ...backendPids(deployment) };
+      const before = cpuSnapshot(processes);
       results.burst[name] = await Promise.all(keys.map((apiKey) => firstCall(gateway.url, apiKey)));
+      const after = cpuSnapshot(processes);
+      const ms = (names) => Math.round(names.reduce((sum, n) => sum + after[n] - before[n], 0) / 1000);
+      const backends = Object.keys(processes).filter((n) => n !== "gateway");
+      results.burstCpu[name] = { gateway: ms(["gateway"]), backends: ms(backends), backendCount: backends.length };
     } finally {
       await store.close();
       // Its exit, not a pause: the spares it is still starting are pooled (and listed) before it ends.

@@ -1,8 +1,13 @@
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 
 /** A real MCP SDK client connected over Streamable HTTP, with extra headers (an API key). */
 export async function connectClient(url: string, headers: Record<string, string> = {}): Promise<Client> {
+  // Loaded on first use: most files that import this package never open an SDK client, and
+  // jest loads every module again for each test file (the SDK and zod: about 0.2 s of CPU).
+  const [{ Client }, { StreamableHTTPClientTransport }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/client/index.js"),
+    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
+  ]);
   const client = new Client({ name: "mcp-broker-test", version: "0.1.0" });
   const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
   await client.connect(transport);
