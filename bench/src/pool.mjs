@@ -49,7 +49,9 @@ async function poolFull(store, size, timeoutMs = 60_000) {
 function backendPids(deployment) {
   const ids = docker("ps", "-q", "--filter", `label=mcp-broker.deployment=${deployment}`).split("\n").filter(Boolean);
   if (!ids.length) return {};
-  const pids = docker("inspect", "-f", "{{.State.Pid}}", ...ids).split("\n").filter(Boolean);
+  const pids = docker("inspect", "-f", "{{.State.Pid}}", ...ids)
+    .split("\n")
+    .filter(Boolean);
   return Object.fromEntries(pids.map((pid, i) => [`backend${i}`, Number(pid)]));
 }
 
@@ -120,6 +122,12 @@ export function poolRows(results) {
     "|---|---|---|---|",
     `| first \`tools/call\` of a new key (${results.samples} keys, one at a time) | ${ms(results.single.noPool)} | ${ms(results.single.pool)} | ≤ 60 ms |`,
     `| ${results.burstSize} new keys at once (pool of ${results.burstSize}) | ${ms(results.burst.noPool)} | ${ms(results.burst.pool)} | ≤ 300 ms |`,
+    ...(results.burstCpu?.pool
+      ? [
+          "",
+          `CPU the pooled burst took (from /proc): the gateway ${results.burstCpu.pool.gateway} ms, the ${results.burstCpu.pool.backendCount} backends running when it began ${results.burstCpu.pool.backends} ms (mostly the ${results.burstSize} spares answering their first call; their warm-up ends with a \`tools/call\` of a tool no server has, so that path is compiled already). On two cores the burst is CPU-bound: the slowest answer comes about when the CPU all of them need is spent.`,
+        ]
+      : []),
   ].join("\n");
 }
 
