@@ -195,6 +195,14 @@ order", not a precise ratio.
 - Gateway RSS: ${fmt(users.freshRss, 0)} MiB at start, ${fmt(users.idleRss, 0)} MiB idle after the warm-path runs, ${fmt(users.peakRss, 0)} MiB peak under the ${users.count}-user load, ${fmt(users.usersIdleRss, 0)} MiB idle with ${users.count} users' sessions.
   Right after the warm-path runs: V8 heap ${fmt(results.memory.heapTotal, 0)} MiB reserved, ${fmt(results.memory.heapUsed, 0)} MiB of it in use (V8 grows the
   heap's spaces under load and keeps them), ${fmt(results.memory.external, 0)} MiB outside the heap (buffers); the rest is code, stacks and malloc's arenas.
+${
+  users.collected
+    ? `- What the gateway retains: after two forced full collections (the inspector's \`HeapProfiler.collectGarbage\`, \`collectGarbage\` in
+  \`bench/src/stack.mjs\`) at the end of the ${users.count}-user runs, RSS **${fmt(users.collected.rss, 0)} MiB** and V8 heap ${fmt(users.collected.heapUsed, 0)} MiB in use
+  (${fmt(users.collected.heapTotal, 0)} MiB reserved), against ${fmt(users.usersIdleRss, 0)} MiB just before. The RSS above is garbage V8 had not collected yet
+  and heap it grew under load, not data the gateway keeps.`
+    : ""
+}
 - Redis: about ${fmt(reaper[1].bytesPerSession, 0)} bytes per stored session (the reaper scenario's sessions: hash and index entry).
 - Redis per live session with Claude Code's \`initialize\` params (\`INFO used_memory\` delta over 1,000 sessions of 100
   users, Redis 7.0): **1,056 bytes before** signed session tokens (commit \`acb7899\`: the params stored in the

@@ -13,6 +13,7 @@ import { measurePool } from "./pool.mjs";
 import { measureReaper } from "./reaper-scale.mjs";
 import { renderReport } from "./report.mjs";
 import {
+  collectGarbage,
   docker,
   removeDeployment,
   root,
@@ -185,6 +186,8 @@ async function manyUsers(ctx) {
   const manyUsers = await run(g1.url, users);
   clearInterval(sampler);
   const usersIdleRss = rssMiB(g1.pid);
+  await collectGarbage(g1);
+  const collected = { rss: rssMiB(g1.pid), ...(await memoryOf(g1)) };
   const oneNginx = await run(`${router.url}/mcp`, routed.slice(0, 1));
   const manyNginx = await run(`${router.url}/mcp`, routed);
   ctx.results.users = {
@@ -197,6 +200,7 @@ async function manyUsers(ctx) {
     idleRss,
     peakRss,
     usersIdleRss,
+    collected,
   };
 }
 

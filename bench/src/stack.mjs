@@ -61,7 +61,10 @@ const gatewayMain = process.env.BENCH_GATEWAY_MAIN ?? "apps/gateway/dist/main.js
 /** BENCH_GATEWAY_LOG: a file each gateway's log lines are appended to (with LOG_LEVEL=info: claims, sessions, requests). */
 export async function startGateway(env) {
   const port = await freePort();
-  const child = spawn(process.execPath, [gatewayMain], {
+  // The inspector's port, for `collectGarbage`: it only listens once sent SIGUSR1, so the
+  // runs before cost nothing extra.
+  const inspectPort = await freePort();
+  const child = spawn(process.execPath, [`--inspect-port=127.0.0.1:${inspectPort}`, gatewayMain], {
     cwd: root,
     // Benchmarks start many keys from one address on purpose: no verification, no per-IP start cap.
     env: {
@@ -81,7 +84,35 @@ export async function startGateway(env) {
   cleanups.push(() => child.kill("SIGTERM"));
   const url = `http://127.0.0.1:${port}`;
   await until("gateway", async () => (await fetch(`${url}/health`)).ok);
-  return { url: `${url}/mcp`, pid: child.pid, child };
+  return { url: `${url}/mcp`, pid: child.pid, child, inspectPort };
+}
+
+/**
+ * Forces full garbage collections in a gateway (V8's inspector, HeapProfiler.collectGarbage),
+ * so its RSS and heap show what it retains rather than what V8 has not collected yet.
+ */
+export async function collectGarbage(gateway) {
+  process.kill(gateway.pid, "SIGUSR1");
+  let targets = [];
+  await until("inspector", async () => {
+    targets = await (await fetch(`http://127.0.0.1:${gateway.inspectPort}/json/list`)).json();
+    return targets.length > 0;
+  });
+  const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    socket.addEventListener("open", resolve);
+    socket.addEventListener("error", reject);
+  });
+  let nextId = 0;
+  const send = (method) =>
+    new Promise((resolve) => {
+      const id = ++nextId;
+      socket.addEventListener("message", (event) => JSON.parse(event.data).id === id && resolve());
+      socket.send(JSON.stringify({ id, method }));
+    });
+  await send("HeapProfiler.collectGarbage");
+  await send("HeapProfiler.collectGarbage");
+  socket.close();
 }
 
 /** nginx proxying to `upstreams` (host:port list): keep-alive, unbuffered, no session logic. */
