@@ -1,7 +1,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ContainerDriver, endMcpSession } from "@mcp-broker/container-manager";
 import { inSpan } from "@mcp-broker/service-runtime";
-import type { ClaimedRoute, LockOptions, Route, SessionStore, WarmSession } from "@mcp-broker/session-store";
+import type {
+  BrokerSession,
+  ClaimedRoute,
+  LockOptions,
+  Route,
+  SessionStore,
+  WarmSession,
+} from "@mcp-broker/session-store";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config.js";
 import type { User } from "./env.js";
@@ -56,10 +63,22 @@ export class Backends {
 
   /** As `ensure`, for a caller that already holds the user's lock. */
   async ensureLocked(user: User, log: Logger, stale?: Route): Promise<Route> {
+    return (await this.ensureWithPooled(user, log, stale)).route;
+  }
+
+  /**
+   * As `ensureLocked`, with the pooled session a claimed spare brought along (its warm session,
+   * adopted as the user's): `PooledSessions.open` then has nothing left to open. Null otherwise.
+   */
+  async ensureWithPooled(
+    user: User,
+    log: Logger,
+    stale?: Route,
+  ): Promise<{ route: Route; pooled: BrokerSession | null }> {
     const current = await this.deps.store.getRoute(user.id);
-    if (usable(current, stale)) return current;
+    if (usable(current, stale)) return { route: current, pooled: null };
     const rejoined = await this.#rejoin(current, stale, log);
-    if (rejoined) return rejoined;
+    if (rejoined) return { route: rejoined, pooled: null };
     await this.#admitNewKey(user);
     const spare = await this.#claimSpare(user, log);
     if (spare) return spare;
@@ -77,7 +96,8 @@ export class Backends {
     this.deps.metrics.coldStartDuration.observe(seconds);
     log.info({ container: backend.containerId.slice(0, 12), ms: Math.round(seconds * 1000) }, "backend ready");
     // Kept with the route so operators can see each user's last cold start (the operator view).
-    return this.deps.store.setRoute({ userId: user.id, ...backend, coldStartMs: seconds * 1000 });
+    const route = await this.deps.store.setRoute({ userId: user.id, ...backend, coldStartMs: seconds * 1000 });
+    return { route, pooled: null };
   }
 
   /**
@@ -107,7 +127,7 @@ export class Backends {
    * the user's; the spare reads the user's key from the key header of every request. Its warm
    * session becomes the user's pooled session. The pool refills in the background.
    */
-  async #claimSpare(user: User, log: Logger): Promise<Route | null> {
+  async #claimSpare(user: User, log: Logger): Promise<{ route: Route; pooled: BrokerSession | null } | null> {
     const { store, spares, metrics } = this.deps;
     if (!spares?.enabled) return null;
     const started = performance.now();
@@ -125,10 +145,13 @@ export class Backends {
       endpoint: spare.endpoint,
       coldStartMs: ms,
     });
-    const adopted = spare.warmSession ? await this.#adopt(user, route, spare.warmSession) : false;
-    log.info({ container: spare.containerId.slice(0, 12), ms: Math.round(ms), adopted }, "spare backend claimed");
+    const pooled = spare.warmSession ? await this.#adopt(user, route, spare.warmSession) : null;
+    log.info(
+      { container: spare.containerId.slice(0, 12), ms: Math.round(ms), adopted: pooled !== null },
+      "spare backend claimed",
+    );
     spares.refillSoon();
-    return route;
+    return { route, pooled };
   }
 
   /**
@@ -136,22 +159,21 @@ export class Backends {
    * `PooledSessions.open` writes one): the session a session-less first call would otherwise
    * open with the same `initialize`, two round trips and a fresh server's CPU later. A user who
    * already has a pooled session (their server was reaped, their session not yet) keeps it, and
-   * the warm one is ended.
+   * the warm one is ended. Resolves to the pooled session it wrote, or null.
    */
-  async #adopt(user: User, route: Route, warm: WarmSession): Promise<boolean> {
+  async #adopt(user: User, route: Route, warm: WarmSession): Promise<BrokerSession | null> {
     const { store } = this.deps;
     if (await store.getPooledSession(user.id)) {
       void endMcpSession({ url: route.endpoint, timeoutMs: 5_000 }, warm.id).catch(() => {});
-      return false;
+      return null;
     }
-    await store.createSession({
+    return store.createSession({
       userId: user.id,
       upstreamSessionId: warm.id,
       initializeParams: brokerInitializeParams(),
       protocolVersion: warm.protocolVersion,
       pooled: true,
     });
-    return true;
   }
 
   /**

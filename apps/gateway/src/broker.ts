@@ -264,12 +264,13 @@ export class Broker {
    */
   async #postPooled(user: User, log: Logger, request: PostRequest, forward: Forward, pooled?: ModernBridge) {
     const used = pooled ?? (await this.deps.store.usePooledSession(user.id));
-    const session = used.session ?? (await this.#pooled.open(user, log, request.protocolVersion));
+    // A pool opened just now may have replaced the server the route read before named: its own route counts.
+    const { session, route } = used.session
+      ? { session: used.session, route: used.route }
+      : await this.#pooled.open(user, log, request.protocolVersion);
     const rewritten = this.#ids.rewrite(request.messages);
     const { tracker, sent } = this.#exchange.watch(user, log, request, [...rewritten.ids.keys()]);
     const body = JSON.stringify(request.batch ? rewritten.messages : rewritten.messages[0]);
-    // A pool opened just now may have replaced the server the route read before named.
-    const route = used.session ? used.route : null;
     const start: ForwardStart = { session, route, messages: request.messages, tracker };
     const forwarded = await this.#exchange.send(user, log, request, { ...forward, body }, start);
     sent(forwarded);

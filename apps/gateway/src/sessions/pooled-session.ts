@@ -6,10 +6,16 @@ import type { User } from "../env.js";
 import { negotiated, ProtocolEras } from "../protocol-eras.js";
 import { brokerInitializeParams, type UpstreamSessions } from "../upstream-sessions.js";
 
+/** The user's pooled session, and the route it was read or opened with (null: read it again). */
+export interface OpenedPool {
+  session: BrokerSession;
+  route: Route | null;
+}
+
 /** A 2026-07-28 client's way onto a legacy server: the user's pooled session, and the server's self-description. */
 export interface ModernBridge {
   session: BrokerSession;
-  /** The route `usePooledSession` read with the session; null when the pool was opened just now. */
+  /** The route `usePooledSession` read with the session, or the one the pool was just opened on. */
   route: Route | null;
   /** The legacy server's `initialize` result: what `server/discover` answers with. */
   initializeResult: Record<string, unknown>;
@@ -38,20 +44,23 @@ export class PooledSessions {
 
   /**
    * Opens the user's pooled session, initializing upstream on the clients' behalf; call it
-   * when `usePooledSession` found none. Under the lock it checks again: another request (on
-   * any replica) may have opened it meanwhile.
+   * when `usePooledSession` found none. Under the user's lock (one hold: the server is found or
+   * started under it too) it checks again: another request (on any replica) may have opened it
+   * meanwhile. A claimed spare brings its warm session, already adopted as the pooled one. With
+   * the session comes the route it was opened on, or null when another request had opened it.
    */
-  async open(user: User, log: Logger, protocolVersion?: string): Promise<BrokerSession> {
+  async open(user: User, log: Logger, protocolVersion?: string): Promise<OpenedPool> {
     const { store, backends, upstream } = this.deps;
-    const route = await backends.ensure(user, log);
     return store.withUserLock(user.id, backends.lock, async () => {
       const again = await store.getPooledSession(user.id);
-      if (again) return again;
+      if (again) return { session: again, route: null };
+      const ensured = await backends.ensureWithPooled(user, log);
+      if (ensured.pooled) return { session: ensured.pooled, route: ensured.route };
       const params = brokerInitializeParams(protocolVersion);
-      const opened = await upstream.open(user, log, params, route, { mayStartServer: true });
+      const opened = await upstream.open(user, log, params, ensured.route, { mayStartServer: true });
       await this.#eras.learn(params.protocolVersion, opened.result);
       log.info("pooled session opened");
-      return store.createSession({
+      const session = await store.createSession({
         userId: user.id,
         upstreamSessionId: opened.upstream,
         initializeParams: params,
@@ -59,6 +68,7 @@ export class PooledSessions {
         protocolVersion: negotiated(opened.result) ?? params.protocolVersion,
         pooled: true,
       });
+      return { session, route: opened.route };
     });
   }
 
@@ -74,10 +84,12 @@ export class PooledSessions {
     let known = await this.#eras.known();
     if (known?.era === "modern") return null;
     const used = await store.usePooledSession(user.id);
-    const session = used.session ?? (await this.open(user, log, protocolVersion));
+    const { session, route } = used.session
+      ? { session: used.session, route: used.route }
+      : await this.open(user, log, protocolVersion);
     known = known ?? (await this.#eras.known()) ?? (await this.#describe(user, log, protocolVersion));
     if (known.era === "modern") return null;
-    return { session, route: used.session ? used.route : null, initializeResult: known.initializeResult ?? {} };
+    return { session, route, initializeResult: known.initializeResult ?? {} };
   }
 
   /** Asks the server what it speaks when a pool exists but its era is not known (an upstream session opened and ended). */
