@@ -41,11 +41,11 @@ export function renderReport({ results, P, quick, machine }) {
 
 Measured by \`npm run bench\` (${quick ? "quick mode" : "full mode"}) on ${new Date().toISOString().slice(0, 10)}: ${machine}.
 Every scenario ran in the same invocation, against the same outline-stub container image, with the
-load generator (autocannon, ${P.connections} connections, ${P.seconds} s per run${quick ? "" : ", best of 2 rounds"}) on the same machine as
+load generator (autocannon, ${P.connections} connections, ${P.seconds} s per run${quick ? "" : `, best of ${P.rounds} rounds`}) on the same machine as
 everything it measures: read the ratios, not the absolute numbers. Each request is an MCP
 \`tools/call\` of the stub's \`echo\` tool on an initialized session (answer: one SSE event).
 
-Reproduce: \`npm ci && npm run bench\` (about 6 minutes here; \`npm run bench -- --quick\` for a smoke run).
+Reproduce: \`npm ci && npm run bench\` (about 7 minutes here; \`npm run bench -- --quick\` for a smoke run).
 
 ## Warm path (one user, container already running)
 
@@ -67,8 +67,9 @@ ${row("two gateways behind nginx", warm.twoGateways)}
 ### CPU per request, by process (µs, from /proc)
 
 Read this table, not req/s: on two shared cores req/s swings run to run, CPU time per request
-does not. Each row's processes are the ones its path crosses (the MCP server is a container: its
-processes are read from the host by pid; Redis likewise).
+swings much less. Each figure pools every round (${P.rounds}; each round runs every path in turn): all the
+CPU a process spent over all the requests. Each row's processes are the ones its path crosses (the
+MCP server is a container: its processes are read from the host by pid; Redis likewise).
 
 | path | MCP server | proxy | Redis | proxy + Redis | total |
 |---|---|---|---|---|---|
