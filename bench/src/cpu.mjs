@@ -34,8 +34,15 @@ function descendants(pid) {
   return all;
 }
 
+/** The host pid of each container's first process, in order (one `docker inspect` for all). */
+export const containerPids = (names) =>
+  docker("inspect", "-f", "{{.State.Pid}}", ...names)
+    .split("\n")
+    .filter(Boolean)
+    .map(Number);
+
 /** The host pid of a container's first process. */
-export const containerPid = (name) => Number(docker("inspect", "-f", "{{.State.Pid}}", name));
+export const containerPid = (name) => containerPids([name])[0];
 
 /** CPU µs used so far by each named process tree: { name: µs }. */
 export function cpuSnapshot(processes) {

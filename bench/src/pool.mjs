@@ -8,7 +8,7 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { cpuSnapshot } from "./cpu.mjs";
+import { containerPids, cpuSnapshot } from "./cpu.mjs";
 import { MCP_HEADERS } from "./load.mjs";
 import { docker, removeDeployment, root, startGateway, startRedis, stopAll } from "./stack.mjs";
 
@@ -49,10 +49,7 @@ async function poolFull(store, size, timeoutMs = 60_000) {
 function backendPids(deployment) {
   const ids = docker("ps", "-q", "--filter", `label=mcp-broker.deployment=${deployment}`).split("\n").filter(Boolean);
   if (!ids.length) return {};
-  const pids = docker("inspect", "-f", "{{.State.Pid}}", ...ids)
-    .split("\n")
-    .filter(Boolean);
-  return Object.fromEntries(pids.map((pid, i) => [`backend${i}`, Number(pid)]));
+  return Object.fromEntries(containerPids(ids).map((pid, i) => [`backend${i}`, pid]));
 }
 
 /**

@@ -68,7 +68,7 @@ export class Backends {
 
   /**
    * As `ensureLocked`, with the pooled session a claimed spare brought along (its warm session,
-   * adopted as the user's): `PooledSessions.open` then has nothing left to open. Null otherwise.
+   * adopted as the user's): `PooledSessions.#open` then has nothing left to open. Null otherwise.
    */
   async ensureWithPooled(
     user: User,
@@ -156,7 +156,7 @@ export class Backends {
 
   /**
    * Makes a claimed spare's warm session the user's pooled session (under the user's lock, as
-   * `PooledSessions.open` writes one): the session a session-less first call would otherwise
+   * `PooledSessions.#open` writes one): the session a session-less first call would otherwise
    * open with the same `initialize`, two round trips and a fresh server's CPU later. A user who
    * already has a pooled session (their server was reaped, their session not yet) keeps it, and
    * the warm one is ended. Resolves to the pooled session it wrote, or null.

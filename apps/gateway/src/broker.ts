@@ -263,11 +263,8 @@ export class Broker {
    * round trip when the pool exists: pooled session, route, and the touch of both.
    */
   async #postPooled(user: User, log: Logger, request: PostRequest, forward: Forward, pooled?: ModernBridge) {
-    const used = pooled ?? (await this.deps.store.usePooledSession(user.id));
-    // A pool opened just now may have replaced the server the route read before named: its own route counts.
-    const { session, route } = used.session
-      ? { session: used.session, route: used.route }
-      : await this.#pooled.open(user, log, request.protocolVersion);
+    // A pool opened just now comes with the route it was opened on, not one read before it.
+    const { session, route } = pooled ?? (await this.#pooled.use(user, log, request.protocolVersion));
     const rewritten = this.#ids.rewrite(request.messages);
     const { tracker, sent } = this.#exchange.watch(user, log, request, [...rewritten.ids.keys()]);
     const body = JSON.stringify(request.batch ? rewritten.messages : rewritten.messages[0]);

@@ -43,13 +43,22 @@ export class PooledSessions {
   }
 
   /**
-   * Opens the user's pooled session, initializing upstream on the clients' behalf; call it
-   * when `usePooledSession` found none. Under the user's lock (one hold: the server is found or
+   * The user's pooled session, marked used (`usePooledSession`: with its route, one round trip),
+   * or opened now when there is none.
+   */
+  async use(user: User, log: Logger, protocolVersion?: string): Promise<OpenedPool> {
+    const used = await this.deps.store.usePooledSession(user.id);
+    return used.session ? { session: used.session, route: used.route } : this.#open(user, log, protocolVersion);
+  }
+
+  /**
+   * Opens the user's pooled session, initializing upstream on the clients' behalf; `use` calls
+   * it when `usePooledSession` found none. Under the user's lock (one hold: the server is found or
    * started under it too) it checks again: another request (on any replica) may have opened it
    * meanwhile. A claimed spare brings its warm session, already adopted as the pooled one. With
    * the session comes the route it was opened on, or null when another request had opened it.
    */
-  async open(user: User, log: Logger, protocolVersion?: string): Promise<OpenedPool> {
+  async #open(user: User, log: Logger, protocolVersion?: string): Promise<OpenedPool> {
     const { store, backends, upstream } = this.deps;
     return store.withUserLock(user.id, backends.lock, async () => {
       const again = await store.getPooledSession(user.id);
@@ -80,13 +89,9 @@ export class PooledSessions {
    * legacy server answers with an older version), the one that opens the pool when there is none.
    */
   async modernBridge(user: User, log: Logger, protocolVersion: string): Promise<ModernBridge | null> {
-    const { store } = this.deps;
     let known = await this.#eras.known();
     if (known?.era === "modern") return null;
-    const used = await store.usePooledSession(user.id);
-    const { session, route } = used.session
-      ? { session: used.session, route: used.route }
-      : await this.open(user, log, protocolVersion);
+    const { session, route } = await this.use(user, log, protocolVersion);
     known = known ?? (await this.#eras.known()) ?? (await this.#describe(user, log, protocolVersion));
     if (known.era === "modern") return null;
     return { session, route, initializeResult: known.initializeResult ?? {} };
